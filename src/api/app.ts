@@ -1,0 +1,89 @@
+// buildApp() wires the api without listening, so tests drive it through app.inject() and the
+// entry point decides where it listens.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { Sql } from '../db/connect.ts';
+import { HttpError, authenticate } from './auth.ts';
+import { registerMetrics } from './metrics.ts';
+import { RequestWriter } from './request-writer.ts';
+import { payoutRoutes } from './routes/payouts.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { describeValidationError, validatorCompiler } from './validation.ts';
+
+export interface ApiDeps {
+  config: Readonly<Config>;
+  sql: Sql;
+  requestWriter: RequestWriter;
+}
+
+export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logger?: Logger }): Promise<FastifyInstance> {
+  const { config, sql } = opts;
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger | undefined,
+    // One log line per request would cost more than storing the request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.api.bodyLimit,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
+  app.setSchemaErrorFormatter((errors, part) => new Error(describeValidationError(errors as never, part)));
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url}` }));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'payout', version: '0.1.0', description: 'Payout requests, payouts and their statuses' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  registerMetrics(app);
+
+  app.get('/ping', { schema: { hide: true } }, async () => 'pong');
+  app.get('/pingdb', { schema: { hide: true } }, async (_req, reply) => {
+    try {
+      await sql`select 1`;
+      return 'pong';
+    } catch {
+      return reply.code(503).send({ error: 'Service Unavailable', message: 'database unreachable' });
+    }
+  });
+
+  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql) };
+  await app.register(async (v1) => {
+    v1.decorateRequest('caller', undefined as never);
+    v1.addHook('onRequest', authenticate(config.api.tokens));
+    await v1.register(requestRoutes(deps));
+    await v1.register(payoutRoutes(deps));
+  }, { prefix: '/api/v1' });
+  return app;
+}
+
+/** 4xx say what is wrong; 5xx say nothing of the internals (the log has them). */
+function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: statusText(err.statusCode), message: err.message });
+  if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) return reply.code(status).send({ error: statusText(status), message: clientMessage(err) });
+  req.log.error({ err }, 'request failed');
+  return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; the request may be retried with the same external_id' });
+}
+
+function clientMessage(err: FastifyError): string {
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) return 'body: malformed JSON';
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'body: too large';
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'body: send Content-Type: application/json';
+  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'body: empty; a JSON object is expected';
+  return err.message;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable',
+};
+const statusText = (code: number) => STATUS_TEXT[code] ?? 'Error';

@@ -1,0 +1,88 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
+import type { ApiDeps } from '../app.ts';
+import { CheckBody, CheckResult, Created, ErrorBody, FixedPayoutBody, IdParam, PayoutListQuery, PayoutView } from '../schemas.ts';
+import { cmp } from '../../domain/money.ts';
+import {
+  findPayoutByExternalId, getPayout, insertFixedPayout, listPayouts, sumByCheck,
+  type FixedPayout, type PayoutRow, type PayoutStatus,
+} from '../../store/payouts.ts';
+
+const payoutView = (p: PayoutRow) => ({
+  ...p,
+  id: Number(p.id),
+  request_id: p.request_id === null ? null : Number(p.request_id),
+  client_id: Number(p.client_id),
+  contract_id: Number(p.contract_id),
+  service_id: Number(p.service_id),
+  created_at: p.created_at.toISOString(),
+  updated_at: p.updated_at.toISOString(),
+});
+
+const sameFixedPayout = (a: FixedPayout, b: PayoutRow) =>
+  !b.by_client && a.namespace === b.namespace && a.client_id === b.client_id && a.contract_id === b.contract_id &&
+  a.currency === b.currency && cmp(a.amount, b.amount) === 0;
+
+export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
+  const { config, sql } = deps;
+
+  app.post('/payout', {
+    schema: {
+      summary: 'Ask for a payout of a fixed amount from one contract\'s payout account',
+      description: 'Idempotent on (service_id, external_id). The sender rejects it if the balance does not cover the amount.',
+      body: FixedPayoutBody(config.namespaces),
+      response: { 200: Created, 201: Created, 409: ErrorBody },
+    },
+  }, async (req, reply) => {
+    const b = req.body;
+    requireNamespace(req.caller, b.namespace);
+    const p: FixedPayout = {
+      external_id: b.external_id, namespace: b.namespace, client_id: String(b.client_id),
+      contract_id: String(b.contract_id), service_id: String(b.service_id), currency: b.currency, amount: b.amount,
+      approve_req: config.approveRequired === 'global' || config.approveRequired.includes(b.namespace),
+    };
+    const id = await insertFixedPayout(sql, p);
+    if (id !== undefined) return reply.code(201).send({ id: Number(id) });
+    const existing = await findPayoutByExternalId(sql, p.service_id, p.external_id);
+    if (!existing) throw new Error('payout neither inserted nor found');
+    if (!sameFixedPayout(p, existing)) {
+      throw new HttpError(409, `external_id "${b.external_id}" of service ${b.service_id} was already used for a different payout (id ${existing.id})`);
+    }
+    return reply.code(200).send({ id: Number(existing.id) });
+  });
+
+  app.get('/payout', {
+    schema: { summary: "A client's payouts", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
+  }, async (req) => {
+    const q = req.query;
+    const from = q.from ? new Date(q.from) : undefined;
+    const to = q.to ? new Date(q.to) : undefined;
+    if (from && to && from > to) throw new HttpError(400, 'querystring: "from" is after "to"');
+    const rows = await listPayouts(sql, {
+      clientId: q.client_id,
+      namespaces: grantedNamespaces(req.caller, config.namespaces),
+      from, to,
+      statuses: q.statuses?.split(',') as PayoutStatus[] | undefined,
+      limit: q.limit ?? 1000,
+    });
+    return { payouts: rows.map(payoutView) };
+  });
+
+  app.get('/payout/:id', {
+    schema: { summary: 'One payout with its status', params: IdParam, response: { 200: PayoutView, 404: ErrorBody } },
+  }, async (req) => {
+    const row = await getPayout(sql, req.params.id);
+    if (!row || !mayUse(req.caller, row.namespace)) throw new HttpError(404, `payout ${req.params.id} not found`);
+    return payoutView(row);
+  });
+
+  app.post('/check', {
+    schema: { summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
+  }, async (req) => {
+    const rows = await sumByCheck(sql, req.body.checks, grantedNamespaces(req.caller, config.namespaces));
+    const found = new Map(rows.map((r) => [r.check_id, r]));
+    return {
+      checks: req.body.checks.map((id) => ({ check_id: id, amount: found.get(id)?.amount ?? '0', count: Number(found.get(id)?.count ?? 0) })),
+    };
+  });
+};

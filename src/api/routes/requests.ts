@@ -1,0 +1,46 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { HttpError, mayUse, requireNamespace } from '../auth.ts';
+import type { ApiDeps } from '../app.ts';
+import { Created, ErrorBody, IdParam, PayoutByClientBody, RequestView } from '../schemas.ts';
+import { getRequest, type RequestRow } from '../../store/requests.ts';
+
+export const requestView = (r: RequestRow) => ({
+  ...r,
+  id: Number(r.id),
+  client_id: Number(r.client_id),
+  created_at: r.created_at.toISOString(),
+  updated_at: r.updated_at.toISOString(),
+});
+
+export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
+  app.post('/payout-by-client', {
+    schema: {
+      summary: 'Ask for a payout of everything on the client\'s payout accounts',
+      description: 'Stores the request (status `new`); req-gate turns it into payouts. Idempotent on external_id.',
+      body: PayoutByClientBody(deps.config.namespaces),
+      response: { 200: Created, 201: Created, 409: ErrorBody },
+    },
+  }, async (req, reply) => {
+    const b = req.body;
+    requireNamespace(req.caller, b.namespace);
+    const result = await deps.requestWriter.submit({
+      external_id: b.external_id,
+      client_id: String(b.client_id),
+      namespace: b.namespace,
+      cpf_only: b.cpf_only ?? false,
+    });
+    if (result.kind === 'conflict') {
+      throw new HttpError(409, `external_id "${b.external_id}" was already used for a different request (id ${result.id})`);
+    }
+    reply.code(result.kind === 'created' ? 201 : 200);
+    return { id: Number(result.id) };
+  });
+
+  app.get('/request/:id', {
+    schema: { summary: 'One payout request with its status', params: IdParam, response: { 200: RequestView, 404: ErrorBody } },
+  }, async (req) => {
+    const row = await getRequest(deps.sql, req.params.id);
+    if (!row || !mayUse(req.caller, row.namespace)) throw new HttpError(404, `request ${req.params.id} not found`);
+    return requestView(row);
+  });
+};

@@ -1,0 +1,91 @@
+// Request and response schemas: the same objects validate input, shape output and generate the
+// OpenAPI document at /docs.
+import { Type } from 'typebox';
+import { AMOUNT_PATTERN } from '../domain/money.ts';
+import { PAYOUT_STATUSES } from '../store/payouts.ts';
+
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+export const ExternalId = Type.String({ minLength: 1, maxLength: 128, description: "the caller's idempotency key" });
+export const EntityId = Type.Integer({ minimum: 1, maximum: MAX_ID });
+export const Amount = Type.String({ pattern: AMOUNT_PATTERN, maxLength: 25, description: 'decimal string, up to 18 integer digits and 6 decimals', examples: ['100.50'] });
+export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code', examples: ['RUB'] });
+export const Namespace = (namespaces: string[]) => Type.String({ enum: namespaces });
+export const IdParam = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'numeric id' }) });
+export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
+
+export const PayoutByClientBody = (namespaces: string[]) =>
+  Type.Object(
+    { external_id: ExternalId, client_id: EntityId, namespace: Namespace(namespaces), cpf_only: Type.Optional(Type.Boolean()) },
+    { additionalProperties: false },
+  );
+
+export const FixedPayoutBody = (namespaces: string[]) =>
+  Type.Object(
+    {
+      external_id: ExternalId,
+      service_id: EntityId,
+      contract_id: EntityId,
+      client_id: EntityId,
+      amount: Amount,
+      currency: Currency,
+      namespace: Namespace(namespaces),
+    },
+    { additionalProperties: false },
+  );
+
+export const Created = Type.Object({ id: EntityId });
+
+export const RequestView = Type.Object({
+  id: EntityId,
+  external_id: Type.String(),
+  client_id: EntityId,
+  namespace: Type.String(),
+  cpf_only: Type.Boolean(),
+  status: Type.String({ enum: ['new', 'done', 'error'] }),
+  error: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+export const PayoutView = Type.Object({
+  id: EntityId,
+  external_id: Type.String(),
+  request_id: Type.Union([EntityId, Type.Null()]),
+  namespace: Type.String(),
+  client_id: EntityId,
+  contract_id: EntityId,
+  service_id: EntityId,
+  currency: Type.String(),
+  amount: Type.String(),
+  amount_oebs: Nullable(Type.String()),
+  status: Type.String({ enum: [...PAYOUT_STATUSES] }),
+  error: Nullable(Type.String()),
+  dry_run: Type.Union([Type.Boolean(), Type.Null()]),
+  approve_req: Type.Boolean(),
+  oebs_batch_id: Nullable(Type.String()),
+  oebs_check_id: Nullable(Type.String()),
+  oebs_payment_id: Nullable(Type.String()),
+  oebs_status: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const PayoutListQuery = Type.Object(
+  {
+    client_id: Type.String({ pattern: '^[1-9][0-9]{0,15}$' }),
+    from: Type.Optional(Type.String({ format: 'date-time' })),
+    to: Type.Optional(Type.String({ format: 'date-time' })),
+    statuses: Type.Optional(Type.String({ pattern: `^(${PAYOUT_STATUSES.join('|')})(,(${PAYOUT_STATUSES.join('|')}))*$`, description: 'comma-separated statuses' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CheckBody = Type.Object(
+  { checks: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export const CheckResult = Type.Object({
+  checks: Type.Array(Type.Object({ check_id: Type.String(), amount: Type.String(), count: Type.Integer() })),
+});

@@ -1,0 +1,40 @@
+// Body JSON is validated strictly (no type coercion: `"amount": 100` is an error, not "100"),
+// while querystring and path parameters, which are always text, are coerced to their types.
+import { Ajv, type Options } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+function makeAjv(opts: Options): Ajv {
+  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, allErrors: false, strict: false, ...opts });
+  addFormats(ajv);
+  return ajv;
+}
+
+export function validatorCompiler(): FastifySchemaCompiler<unknown> {
+  const strict = makeAjv({ coerceTypes: false });
+  const coercing = makeAjv({ coerceTypes: 'array' });
+  return ({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as object);
+}
+
+interface AjvErrorLike { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }
+
+/** "body/amount must match pattern …" → a message that names the field and says what is allowed. */
+export function describeValidationError(errors: AjvErrorLike[], part: string): string {
+  const e = errors[0];
+  if (!e) return `invalid ${part}`;
+  const where = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : part;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${part}: unknown field "${String(e.params.additionalProperty)}"`;
+    case 'required':
+      return `${part}: missing field "${String(e.params.missingProperty)}"`;
+    case 'enum':
+      return `${where}: must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    case 'pattern':
+      return where.endsWith('amount') ? `${where}: must be a decimal string like "100.50" (up to 18 integer digits and 6 decimals)` : `${where}: has an invalid format`;
+    default:
+      return `${where}: ${e.message ?? 'is invalid'}`;
+  }
+}

@@ -1,0 +1,52 @@
+// The one entry program: `payout <command>`. Each command is a process of the system.
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+
+type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promise<void>;
+
+const commands: Record<string, { about: string; run: () => Promise<Command> }> = {
+  api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
+  migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
+  'start-db': { about: 'start the embedded Postgres, apply migrations, keep it running', run: async () => (await import('./db/commands.ts')).runStartDb },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.about}`);
+  return `usage: payout <command> [args]\n\ncommands:\n${lines.join('\n')}\n\nConfiguration comes from PAYOUT_* environment variables (and .env); see README.md.`;
+}
+
+async function main() {
+  const [name, ...args] = process.argv.slice(2);
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`payout: unknown command "${name}"\n\n${usage()}`);
+    process.exit(2);
+  }
+  // Variables already set win over the file (Node's loader does not overwrite them).
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`payout: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger(name, config.logLevel);
+  try {
+    await (await command.run())(config, log, args);
+  } catch (err) {
+    log.fatal({ err }, `${name} failed`);
+    console.error(`payout ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+}
+
+await main();

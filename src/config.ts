@@ -1,0 +1,206 @@
+// The one place that reads PAYOUT_* environment variables. Everything is parsed and validated
+// once, every problem is collected, and the result is a frozen, typed object that components
+// receive as a parameter (tests build their own with `loadConfig({...})`).
+import path from 'node:path';
+
+export interface ApiCaller {
+  name: string;
+  /** Namespaces this caller may use; `["*"]` means all configured namespaces. */
+  namespaces: string[];
+}
+
+export interface Config {
+  env: string;
+  logLevel: string;
+  namespaces: string[];
+  db: {
+    /** Set: use this Postgres. Unset: start (or reuse) the embedded one. */
+    url: string | undefined;
+    dataDir: string;
+    embeddedPort: number;
+    poolSize: number;
+  };
+  api: { host: string; port: number; tokens: Map<string, ApiCaller>; bodyLimit: number };
+  accounts: { url: string; port: number; timeoutMs: number };
+  reqGate: { intervalMs: number; limit: number };
+  oebsGate: { intervalMs: number; limit: number };
+  topics: { backend: 'postgres' | 'nats'; natsUrl: string };
+  /** Namespaces whose payouts wait for manual approval; `global` = all of them. */
+  approveRequired: 'global' | string[];
+  /** namespace → client ids allowed real (non-dry-run) payouts; a namespace absent = all allowed. */
+  allowedNs: Map<string, Set<string>>;
+  /** Named crash points for tests (see src/failpoints.ts). */
+  failpoints: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `500ms`, `30s`, `5m`, `1h` (and a bare number of milliseconds). */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
+}
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string, fallback: string): string {
+    const v = this.env[name];
+    return v === undefined || v === '' ? fallback : v;
+  }
+
+  optional(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      this.problems.push(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  duration(name: string, fallback: string): number {
+    const raw = this.str(name, fallback);
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms <= 0) {
+      this.problems.push(`${name}=${raw}: expected a duration like 500ms, 30s, 5m or 1h`);
+      return parseDuration(fallback)!;
+    }
+    return ms;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.str(name, fallback);
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  json(name: string): unknown {
+    const raw = this.optional(name);
+    if (raw === undefined) return undefined;
+    try {
+      return JSON.parse(raw);
+    } catch {
+      this.problems.push(`${name}: not valid JSON`);
+      return undefined;
+    }
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '');
+
+function readTokens(r: Reader, namespaces: string[]): Map<string, ApiCaller> {
+  const tokens = new Map<string, ApiCaller>();
+  const raw = r.json('PAYOUT_API_TOKENS');
+  if (raw === undefined) return tokens;
+  if (!isObject(raw)) {
+    r.problems.push('PAYOUT_API_TOKENS: expected {"<token>": {"name": "...", "namespaces": [...]}}');
+    return tokens;
+  }
+  for (const [token, caller] of Object.entries(raw)) {
+    if (!isObject(caller) || typeof caller.name !== 'string' || !isStringList(caller.namespaces)) {
+      r.problems.push(`PAYOUT_API_TOKENS: token "${token.slice(0, 4)}…" needs {"name": string, "namespaces": string[]}`);
+      continue;
+    }
+    const unknown = caller.namespaces.filter((ns) => ns !== '*' && !namespaces.includes(ns));
+    if (unknown.length) r.problems.push(`PAYOUT_API_TOKENS: caller "${caller.name}" names unknown namespaces ${unknown.join(', ')}`);
+    tokens.set(token, { name: caller.name, namespaces: caller.namespaces });
+  }
+  return tokens;
+}
+
+function readApproveRequired(r: Reader, namespaces: string[]): 'global' | string[] {
+  const raw = r.optional('PAYOUT_APPROVE_REQUIRED');
+  if (raw === undefined) return [];
+  if (raw === 'global' || raw === '"global"') return 'global';
+  const list = r.json('PAYOUT_APPROVE_REQUIRED');
+  if (!isStringList(list)) {
+    r.problems.push('PAYOUT_APPROVE_REQUIRED: expected "global" or a JSON list of namespaces');
+    return [];
+  }
+  const unknown = list.filter((ns) => !namespaces.includes(ns));
+  if (unknown.length) r.problems.push(`PAYOUT_APPROVE_REQUIRED: unknown namespaces ${unknown.join(', ')}`);
+  return list;
+}
+
+function readAllowedNs(r: Reader): Map<string, Set<string>> {
+  const allowed = new Map<string, Set<string>>();
+  const raw = r.json('PAYOUT_ALLOWED_NS');
+  if (raw === undefined) return allowed;
+  if (!isObject(raw)) {
+    r.problems.push('PAYOUT_ALLOWED_NS: expected {"<namespace>": [<client id>, ...]}');
+    return allowed;
+  }
+  for (const [ns, clients] of Object.entries(raw)) {
+    if (!Array.isArray(clients) || !clients.every((c) => /^\d+$/.test(String(c)))) {
+      r.problems.push(`PAYOUT_ALLOWED_NS.${ns}: expected a list of client ids`);
+      continue;
+    }
+    allowed.set(ns, new Set(clients.map(String)));
+  }
+  return allowed;
+}
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const r = new Reader(env);
+  const namespaces = r.str('PAYOUT_NAMESPACES', 'taxi,oplata,bnpl').split(',').map((s) => s.trim()).filter(Boolean);
+  if (!namespaces.every((ns) => /^[a-z][a-z0-9_-]{0,63}$/.test(ns))) {
+    r.problems.push('PAYOUT_NAMESPACES: expected a comma-separated list of lowercase names');
+  }
+  const accountsPort = r.int('PAYOUT_ACCOUNTS_PORT', 8081, 1, 65535);
+  const config: Config = {
+    env: r.str('PAYOUT_ENV', 'dev'),
+    logLevel: r.oneOf('PAYOUT_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    namespaces,
+    db: {
+      url: r.optional('PAYOUT_DB_URL'),
+      dataDir: path.resolve(r.str('PAYOUT_DATA_DIR', '.data')),
+      embeddedPort: r.int('PAYOUT_EMBEDDED_PG_PORT', 54329, 1, 65535),
+      poolSize: r.int('PAYOUT_DB_POOL', 10, 1, 200),
+    },
+    api: {
+      host: r.str('PAYOUT_API_HOST', '127.0.0.1'),
+      port: r.int('PAYOUT_API_PORT', 8080, 0, 65535),
+      tokens: readTokens(r, namespaces),
+      bodyLimit: r.int('PAYOUT_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
+    },
+    accounts: {
+      url: r.str('PAYOUT_ACCOUNTS_URL', `http://127.0.0.1:${accountsPort}`),
+      port: accountsPort,
+      timeoutMs: r.duration('PAYOUT_ACCOUNTS_TIMEOUT', '5s'),
+    },
+    reqGate: { intervalMs: r.duration('PAYOUT_REQ_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_REQUEST_LIMIT', 500, 1, 100_000) },
+    oebsGate: { intervalMs: r.duration('PAYOUT_OEBS_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_SENDER_LIMIT', 500, 1, 100_000) },
+    topics: {
+      backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),
+      natsUrl: r.str('PAYOUT_NATS_URL', 'nats://127.0.0.1:4222'),
+    },
+    approveRequired: readApproveRequired(r, namespaces),
+    allowedNs: readAllowedNs(r),
+    failpoints: r.str('PAYOUT_FAILPOINTS', '').split(',').map((s) => s.trim()).filter(Boolean),
+  };
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return Object.freeze(config);
+}

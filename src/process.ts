@@ -1,0 +1,19 @@
+import type { Logger } from './log.ts';
+
+/** On SIGTERM/SIGINT: run `stop` once (finish or roll back in-flight work), then exit. */
+export function onShutdown(log: Logger, stop: () => Promise<void>) {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        log.error({ err }, 'unclean stop');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

@@ -1,0 +1,96 @@
+// All SQL of t_payout that the api needs (the gates add theirs here too). One function per statement.
+import type { Db } from '../db/connect.ts';
+
+export type PayoutStatus = 'new' | 'pending' | 'confirmed' | 'done' | 'rejected';
+export const PAYOUT_STATUSES: readonly PayoutStatus[] = ['new', 'pending', 'confirmed', 'done', 'rejected'];
+
+export interface FixedPayout {
+  external_id: string;
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+  amount: string;
+  approve_req: boolean;
+}
+
+export interface PayoutRow {
+  id: string;
+  external_id: string;
+  request_id: string | null;
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+  by_client: boolean;
+  amount: string;
+  amount_oebs: string | null;
+  cpf_only: boolean;
+  status: PayoutStatus;
+  error: string | null;
+  dry_run: boolean | null;
+  approve_req: boolean;
+  oebs_batch_id: string | null;
+  oebs_check_id: string | null;
+  oebs_payment_id: string | null;
+  oebs_status: string | null;
+  oebs_status_dt: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Inserts a fixed-amount payout unless (service_id, external_id) exists; returns the new id or undefined. */
+export async function insertFixedPayout(db: Db, p: FixedPayout): Promise<string | undefined> {
+  const [row] = await db<{ id: string }[]>`
+    insert into t_payout (external_id, namespace, client_id, contract_id, service_id, currency,
+                          by_client, amount, approve_req)
+    values (${p.external_id}, ${p.namespace}, ${p.client_id}, ${p.contract_id}, ${p.service_id},
+            ${p.currency}, false, ${p.amount}, ${p.approve_req})
+    on conflict (service_id, external_id) do nothing
+    returning id`;
+  return row?.id;
+}
+
+export async function findPayoutByExternalId(db: Db, serviceId: string, externalId: string): Promise<PayoutRow | undefined> {
+  const [row] = await db<PayoutRow[]>`
+    select * from t_payout where service_id = ${serviceId} and external_id = ${externalId}`;
+  return row;
+}
+
+export async function getPayout(db: Db, id: string): Promise<PayoutRow | undefined> {
+  const [row] = await db<PayoutRow[]>`select * from t_payout where id = ${id}`;
+  return row;
+}
+
+export interface PayoutFilter {
+  clientId: string;
+  namespaces: readonly string[];
+  from?: Date;
+  to?: Date;
+  statuses?: readonly PayoutStatus[];
+  limit: number;
+}
+
+export async function listPayouts(db: Db, f: PayoutFilter): Promise<PayoutRow[]> {
+  return db<PayoutRow[]>`
+    select * from t_payout
+    where client_id = ${f.clientId}
+      and namespace = any(${f.namespaces as string[]}::text[])
+      ${f.from ? db`and created_at >= ${f.from}` : db``}
+      ${f.to ? db`and created_at < ${f.to}` : db``}
+      ${f.statuses?.length ? db`and status = any(${f.statuses as string[]}::text[])` : db``}
+    order by created_at, id
+    limit ${f.limit}`;
+}
+
+/** Reconciliation: per OEBS check id, the sum of amount_oebs and the number of payouts. */
+export async function sumByCheck(db: Db, checkIds: readonly string[], namespaces: readonly string[]) {
+  return db<{ check_id: string; amount: string; count: string }[]>`
+    select oebs_check_id as check_id, coalesce(sum(amount_oebs), 0)::text as amount, count(*)::text as count
+    from t_payout
+    where oebs_check_id = any(${checkIds as string[]}::text[])
+      and namespace = any(${namespaces as string[]}::text[])
+    group by oebs_check_id`;
+}
