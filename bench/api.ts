@@ -1,0 +1,77 @@
+// npm run bench:api — how many payout requests per second the api accepts durably, against a
+// bare Fastify route measured in the same run on the same machine (ratios, not absolutes: the
+// machines are noisy). Every 201 must be a committed row: the script checks the count.
+import autocannon from 'autocannon';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import postgres from 'postgres';
+import { migrate } from '../src/db/migrate.ts';
+import { ROOT, benchPostgres, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 15);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const TOKEN = 'bench-token';
+
+interface Result { name: string; rps: number; p99: number; ok: number; errors: number }
+
+async function load(name: string, url: string, warmup = true): Promise<Result> {
+  let seq = 0;
+  const run = (duration: number) =>
+    autocannon({
+      url,
+      connections: CONNECTIONS,
+      duration,
+      requests: [{
+        method: 'POST',
+        path: '/api/v1/payout-by-client',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ external_id: `${name}-${process.pid}-${++seq}`, client_id: (seq % 10_000) + 1, namespace: 'taxi' }) }),
+      }],
+    });
+  if (warmup) await run(2);
+  const r = await run(DURATION);
+  return { name, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], errors: r.non2xx + r.errors + r.timeouts };
+}
+
+async function main() {
+  const pg = await benchPostgres();
+  const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+  await migrate(admin);
+  const barePort = await freePort();
+  const apiPort = await freePort();
+  const bare = spawnNode('bench/bare-server.ts', [String(barePort)]);
+  const api = spawnNode('src/cli.ts', ['api'], {
+    PAYOUT_DB_URL: pg.url,
+    PAYOUT_API_PORT: String(apiPort),
+    PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
+    PAYOUT_LOG_LEVEL: 'warn',
+  });
+  try {
+    await waitForHttp(`http://127.0.0.1:${apiPort}/ping`);
+    await new Promise((r) => setTimeout(r, 300));
+    const baseline = await load('bare', `http://127.0.0.1:${barePort}`);
+    const before = Number((await admin`select count(*) from t_request`)[0]!.count);
+    const measured = await load('api', `http://127.0.0.1:${apiPort}`, false);
+    const stored = Number((await admin`select count(*) from t_request`)[0]!.count) - before;
+    const ratio = measured.rps / baseline.rps;
+    const table = [
+      `api benchmark: POST /api/v1/payout-by-client, ${CONNECTIONS} connections, ${DURATION}s, unique external ids, durable commits`,
+      '',
+      '| target | req/s | p99 ms | 2xx | errors |',
+      '|---|---|---|---|---|',
+      ...[baseline, measured].map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p99} | ${r.ok} | ${r.errors} |`),
+      '',
+      `api / bare: ${(ratio * 100).toFixed(1)}%  (goal ≥ 50%)`,
+      `rows stored during the api run: ${stored} (2xx answered: ${measured.ok}) → ${stored >= measured.ok ? 'every 2xx is stored' : 'MISSING ROWS'}`,
+    ].join('\n');
+    console.log(table);
+    mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(path.join(ROOT, 'bench/results/api.md'), `${table}\n`);
+  } finally {
+    await Promise.all([stopChild(bare), stopChild(api)]);
+    await admin.end();
+    await pg.cleanup();
+  }
+}
+
+await main();
