@@ -94,3 +94,34 @@ export async function sumByCheck(db: Db, checkIds: readonly string[], namespaces
       and namespace = any(${namespaces as string[]}::text[])
     group by oebs_check_id`;
 }
+
+export interface RequestPayout {
+  external_id: string;
+  request_id: string;
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+  amount: string;
+  cpf_only: boolean;
+  approve_req: boolean;
+}
+
+/** Inserts the payouts of requests (by-client payouts) in one statement; existing ones are kept. */
+export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[]): Promise<number> {
+  if (!rows.length) return 0;
+  const col = <K extends keyof RequestPayout>(k: K) => rows.map((r) => String(r[k]));
+  const inserted = await tx`
+    insert into t_payout (external_id, request_id, namespace, client_id, contract_id, service_id, currency,
+                          by_client, amount, cpf_only, approve_req)
+    select ext, req, ns, client, contract, service, cur, true, amount, cpf::boolean, approve::boolean
+    from unnest(${col('external_id')}::text[], ${col('request_id')}::int8[], ${col('namespace')}::text[],
+                ${col('client_id')}::int8[], ${col('contract_id')}::int8[], ${col('service_id')}::int8[],
+                ${col('currency')}::text[], ${col('amount')}::numeric[], ${col('cpf_only')}::text[],
+                ${col('approve_req')}::text[])
+         as u(ext, req, ns, client, contract, service, cur, amount, cpf, approve)
+    on conflict (service_id, external_id) do nothing
+    returning id`;
+  return inserted.length;
+}

@@ -42,3 +42,30 @@ export async function getRequest(db: Db, id: string): Promise<RequestRow | undef
   const [row] = await db<RequestRow[]>`select * from t_request where id = ${id}`;
   return row;
 }
+
+export type ClaimedRequest = Pick<RequestRow, 'id' | 'external_id' | 'client_id' | 'namespace' | 'cpf_only'>;
+
+/**
+ * Locks up to `limit` new requests for the calling transaction. SKIP LOCKED lets any number of
+ * req-gate replicas claim side by side: each sees only rows nobody else holds, and a replica
+ * that dies releases its rows with its connection, so they are simply claimed again.
+ */
+export async function claimNewRequests(tx: Db, limit: number): Promise<ClaimedRequest[]> {
+  return tx<ClaimedRequest[]>`
+    select id, external_id, client_id, namespace, cpf_only from t_request
+    where status = 'new'
+    order by id
+    limit ${limit}
+    for update skip locked`;
+}
+
+export async function markRequestsDone(tx: Db, ids: readonly string[]): Promise<void> {
+  if (!ids.length) return;
+  await tx`update t_request set status = 'done', updated_at = now()
+           where id = any(${ids as string[]}::int8[]) and status = 'new'`;
+}
+
+export async function markRequestError(tx: Db, id: string, error: string): Promise<void> {
+  await tx`update t_request set status = 'error', error = ${error}, updated_at = now()
+           where id = ${id} and status = 'new'`;
+}
