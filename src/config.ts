@@ -31,6 +31,8 @@ export interface Config {
   allowedNs: Map<string, Set<string>>;
   /** Named crash points for tests (see src/failpoints.ts). */
   failpoints: string[];
+  /** Where a worker process serves /metrics; 0 = not served. */
+  metricsPort: number;
 }
 
 export class ConfigError extends Error {
@@ -200,6 +202,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     approveRequired: readApproveRequired(r, namespaces),
     allowedNs: readAllowedNs(r),
     failpoints: r.str('PAYOUT_FAILPOINTS', '').split(',').map((s) => s.trim()).filter(Boolean),
+    metricsPort: r.int('PAYOUT_METRICS_PORT', 0, 0, 65535),
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return Object.freeze(config);
