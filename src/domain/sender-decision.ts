@@ -3,6 +3,7 @@
 import { cmp, isNegative, isZero, roundOebs, sub } from './money.ts';
 
 export interface LedgerEvent {
+  event_type?: string;
   type: 'debit' | 'credit';
   amount: string;
   info: unknown;

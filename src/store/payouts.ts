@@ -125,3 +125,50 @@ export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[
     returning id`;
   return inserted.length;
 }
+
+export type SendablePayout = Pick<PayoutRow,
+  'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'by_client' | 'amount' | 'created_at'> & {
+  /** reserve_dt of the latest earlier-reserved payout of the same account, if any. */
+  previous_reserve_dt: Date | null;
+};
+
+/**
+ * Locks up to `limit` payouts the sender may send (new, not waiting for approval), SKIP LOCKED
+ * so replicas share the work, with the moment the account's previous payout was reserved.
+ */
+export async function claimSendablePayouts(tx: Db, limit: number): Promise<SendablePayout[]> {
+  return tx<SendablePayout[]>`
+    with claimed as (
+      select id, namespace, client_id, contract_id, service_id, currency, by_client, amount, created_at
+      from t_payout
+      where status = 'new' and not approve_req
+      order by id
+      limit ${limit}
+      for update skip locked)
+    select c.*, (select max(p.reserve_dt) from t_payout p
+                 where p.namespace = c.namespace and p.client_id = c.client_id and p.contract_id = c.contract_id
+                   and p.service_id = c.service_id and p.currency = c.currency and p.reserve_dt is not null) as previous_reserve_dt
+    from claimed c
+    order by c.id`;
+}
+
+export async function markPayoutRejected(tx: Db, id: string, error: string): Promise<void> {
+  await tx`update t_payout set status = 'rejected', error = ${error}, updated_at = now() where id = ${id} and status = 'new'`;
+}
+
+/** A payout with nothing to pay finishes by itself: it never goes to OEBS. */
+export async function markPayoutDoneEmpty(tx: Db, id: string, dryRun: boolean): Promise<void> {
+  await tx`update t_payout set status = 'done', amount = 0, amount_oebs = 0, dry_run = ${dryRun}, updated_at = now()
+           where id = ${id} and status = 'new'`;
+}
+
+export async function markPayoutPending(
+  tx: Db, id: string, r: { amount: string; amountOebs: string; dryRun: boolean; reserveDt: Date },
+): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set status = 'pending', amount = ${r.amount}, amount_oebs = ${r.amountOebs}, dry_run = ${r.dryRun},
+                        reserve_dt = ${r.reserveDt}, updated_at = now()
+    where id = ${id} and status = 'new'
+    returning id`;
+  return rows.length === 1;
+}

@@ -1,0 +1,48 @@
+// What oebs-gate needs of the outside world, as small interfaces: the ledger (accounts system)
+// and the topics. Adapters over the real clients live beside; tests may swap in a failing edge.
+import type { Tx } from '../db/connect.ts';
+import type { Cpf, LedgerEvent } from '../domain/sender-decision.ts';
+
+export interface AccountRef {
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+}
+
+export interface Reservation {
+  amount: string;
+  dryRun: boolean;
+  cpfs: Cpf[];
+  dt: Date;
+}
+
+export interface SenderLedger {
+  /** The reservation of a payout written by an earlier attempt, if the ledger has it. */
+  findReservation(payoutId: string): Promise<Reservation | undefined>;
+  /** Locks the payout account and reads its balance and the events since `since`. */
+  lockAndRead(account: AccountRef, since: Date | null): Promise<{ lockUid: string; debit: string; credit: string; events: LedgerEvent[] }>;
+  /** payout → payout_sent, idempotent by the payout id, releasing the lock in the same write. */
+  reserve(payoutId: string, account: AccountRef, lockUid: string, r: Reservation): Promise<void>;
+  /** Best effort: an unreleased lock expires by itself. */
+  unlock(account: AccountRef, lockUid: string): Promise<void>;
+}
+
+export interface TopicMessage {
+  topic: string;
+  key: string;
+  msgId: string;
+  payload: unknown;
+}
+
+export interface Publisher {
+  /** Writes the message in the caller's transaction (outbox): it exists iff the transaction commits. */
+  publish(tx: Tx, msg: TopicMessage): Promise<void>;
+}
+
+/** Errors of the edges carry what to do: `retry` (and `lock-busy`) later, or give up (`permanent`). */
+export const errorKind = (err: unknown): 'retry' | 'lock-busy' | 'permanent' => {
+  const kind = (err as { kind?: unknown })?.kind;
+  return kind === 'permanent' || kind === 'lock-busy' ? kind : 'retry';
+};

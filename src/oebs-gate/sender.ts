@@ -1,0 +1,131 @@
+// oebs-gate's sender: reserves the money of new payouts in the ledger and publishes them to OEBS.
+//
+// One run claims a batch of payouts (row locks, SKIP LOCKED) and keeps that transaction open
+// while it talks to the ledger, so no other replica can touch them. Per payout:
+//   1. an earlier attempt's reservation (found by its idempotency key) is reused as it is: after a
+//      crash between reserve and commit the account is already empty, and reading it again would
+//      say "nothing to pay" — so the ledger's record of the first attempt decides;
+//   2. otherwise lock the account, read balance and accruals, decide (pure), reserve with the
+//      lock released in the same ledger write (a write from a process whose lock expired fails);
+//   3. then, in the claim transaction: CPFs, status `pending`, and the message (outbox), which
+//      commit together or not at all.
+// Ledger failures leave the payout `new` for the next round; the other payouts go on.
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Sql, Tx } from '../db/connect.ts';
+import { roundOebs } from '../domain/money.ts';
+import { OWN_EVENT_TYPES, newPayoutMessage } from '../domain/oebs-messages.ts';
+import { decidePayout } from '../domain/sender-decision.ts';
+import { failpoint } from '../failpoints.ts';
+import type { Logger } from '../log.ts';
+import { insertCpfs } from '../store/cpf.ts';
+import { claimSendablePayouts, markPayoutDoneEmpty, markPayoutPending, markPayoutRejected, type SendablePayout } from '../store/payouts.ts';
+import { mapLimit } from '../worker/concurrency.ts';
+import type { RunResult } from '../worker/loop.ts';
+import { errorKind, type AccountRef, type Publisher, type Reservation, type SenderLedger } from './ports.ts';
+
+type Outcome =
+  | { kind: 'reserved'; p: SendablePayout; r: Reservation }
+  | { kind: 'zero'; p: SendablePayout; dryRun: boolean }
+  | { kind: 'reject'; p: SendablePayout; error: string }
+  | { kind: 'retry'; p: SendablePayout; reason: string };
+
+export interface SenderDeps {
+  config: Readonly<Config>;
+  sql: Sql;
+  ledger: SenderLedger;
+  publisher: Publisher;
+  /** Topic of the new-payout messages of a namespace (the -dry twin for dry-run payouts). */
+  newPayoutTopic: (namespace: string, dryRun: boolean) => string;
+  log: Logger;
+  registry?: Registry;
+  concurrency?: number;
+}
+
+const accountOf = (p: SendablePayout): AccountRef => ({
+  namespace: p.namespace, client_id: p.client_id, contract_id: p.contract_id, service_id: p.service_id, currency: p.currency,
+});
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class Sender {
+  private readonly handled: Counter<'outcome'>;
+  private readonly duration: Histogram;
+
+  constructor(private readonly deps: SenderDeps) {
+    const registers = deps.registry ? [deps.registry] : [];
+    this.handled = new Counter({ name: 'payout_sender_payouts_total', help: 'payouts handled by the sender, by outcome', labelNames: ['outcome'], registers });
+    this.duration = new Histogram({ name: 'payout_sender_batch_seconds', help: 'sender batch duration', registers });
+  }
+
+  async runOnce(): Promise<RunResult> {
+    const { config, sql, log } = this.deps;
+    const started = performance.now();
+    const outcomes = await sql.begin(async (tx) => {
+      const payouts = await claimSendablePayouts(tx, config.oebsGate.limit);
+      const outcomes = await mapLimit(payouts, this.deps.concurrency ?? 16, (p) => this.reserveOne(p));
+      for (const o of outcomes) await this.store(tx, o);
+      failpoint('sender.before-commit');
+      return outcomes;
+    });
+    if (!outcomes.length) return { count: 0, full: false };
+    const counts: Record<Outcome['kind'], number> = { reserved: 0, zero: 0, reject: 0, retry: 0 };
+    for (const o of outcomes) {
+      counts[o.kind]++;
+      this.handled.inc({ outcome: o.kind });
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.duration.observe(seconds);
+    const retries = outcomes.flatMap((o) => (o.kind === 'retry' ? [`${o.p.id}: ${o.reason}`] : [])).slice(0, 3);
+    log.info({ claimed: outcomes.length, ...counts, ms: Math.round(seconds * 1000), retries }, 'sender batch');
+    return { count: outcomes.length, full: outcomes.length >= config.oebsGate.limit && counts.retry < outcomes.length };
+  }
+
+  /** The ledger part of one payout: no database writes here, only decisions and ledger calls. */
+  private async reserveOne(p: SendablePayout): Promise<Outcome> {
+    const { ledger, config } = this.deps;
+    const account = accountOf(p);
+    try {
+      const earlier = await ledger.findReservation(p.id);
+      if (earlier) return { kind: 'reserved', p, r: earlier };
+      const read = await ledger.lockAndRead(account, p.previous_reserve_dt);
+      failpoint('sender.after-lock');
+      // payout's own ledger events (reservations, cancellations) are not accruals: leave them out.
+      const accruals = read.events.filter((e) => !OWN_EVENT_TYPES.has(e.event_type ?? ''));
+      const decision = decidePayout(p, { debit: read.debit, credit: read.credit, events: accruals }, config.allowedNs);
+      if (decision.kind !== 'send') {
+        await ledger.unlock(account, read.lockUid).catch(() => {});
+        return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
+      }
+      const r: Reservation = { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs, dt: new Date() };
+      await ledger.reserve(p.id, account, read.lockUid, r);
+      failpoint('sender.after-reserve');
+      return { kind: 'reserved', p, r };
+    } catch (err) {
+      if (errorKind(err) === 'permanent') return { kind: 'reject', p, error: `accounts system refused: ${messageOf(err)}` };
+      return { kind: 'retry', p, reason: messageOf(err) };
+    }
+  }
+
+  /** The database part, in a savepoint: one payout's failure leaves it `new`, the rest go on. */
+  private async store(tx: Tx, o: Outcome) {
+    if (o.kind === 'retry') return;
+    try {
+      await tx.savepoint(async (sp) => {
+        if (o.kind === 'reject') return markPayoutRejected(sp, o.p.id, o.error);
+        if (o.kind === 'zero') return markPayoutDoneEmpty(sp, o.p.id, o.dryRun);
+        const amountOebs = roundOebs(o.r.amount);
+        await insertCpfs(sp, o.p.id, o.r.cpfs, o.r.dryRun);
+        await markPayoutPending(sp, o.p.id, { amount: o.r.amount, amountOebs, dryRun: o.r.dryRun, reserveDt: o.r.dt });
+        await this.deps.publisher.publish(sp as unknown as Tx, {
+          topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
+          key: o.p.id,
+          msgId: o.p.id,
+          payload: newPayoutMessage(o.p, amountOebs, new Date()),
+        });
+      });
+    } catch (err) {
+      this.deps.log.error({ err, payout: o.p.id }, 'sender: storing the outcome failed; the payout stays new');
+      Object.assign(o, { kind: 'retry', reason: messageOf(err) });
+    }
+  }
+}
