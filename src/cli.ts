@@ -1,6 +1,7 @@
 // The one entry program: `payout <command>`. Each command is a process of the system.
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { setFailpoints } from './failpoints.ts';
 import { createLogger, type Logger } from './log.ts';
 
 type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promise<void>;
@@ -39,6 +40,7 @@ async function main() {
     }
     throw e;
   }
+  setFailpoints(config.failpoints);
   const log = createLogger(name, config.logLevel);
   try {
     await (await command.run())(config, log, args);
