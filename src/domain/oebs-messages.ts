@@ -39,8 +39,10 @@ export function newPayoutMessage(
 /** Ledger idempotency keys: fixed by the payout id, the same on every retry. */
 export const ledgerExternalId = {
   reserve: (payoutId: string) => `payout/${payoutId}/reserve`,
-  register: (payoutId: string) => `payout/${payoutId}/register`,
-  confirm: (payoutId: string) => `payout/${payoutId}/confirm`,
+  // One payout may be paid, returned and paid again under another OEBS payment: the events of a
+  // payment carry its id, so the second payment's events are new, its repeats are not.
+  register: (payoutId: string, paymentId: string) => `payout/${payoutId}/register/${paymentId}`,
+  confirm: (payoutId: string, paymentId: string) => `payout/${payoutId}/confirm/${paymentId}`,
   cancelReserve: (payoutId: string) => `payout/${payoutId}/cancel-reserve`,
   cancelPayout: (payoutId: string, paymentId: string) => `payout/${payoutId}/cancel-payout/${paymentId}`,
 };

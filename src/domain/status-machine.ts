@@ -1,0 +1,55 @@
+// The payout state machine of the receiver (DESIGN.md), as pure decisions: given a payout's
+// status and an ARD/OEBS status, what happens. Nothing here moves money; the receiver carries
+// out the action (ledger event first, then the guarded status change).
+//
+//   new ──sender──▶ pending ──ARD NEW──▶ confirmed ──OEBS RECONCILED──▶ done
+//                     └──ARD error──▶ rejected        ▲─────OEBS RETURNED─────┘
+import type { PayoutStatus } from '../store/payouts.ts';
+
+export type ReceiverAction =
+  | { kind: 'confirm' } //  pending → confirmed, batch/check ids stored, CPFs done
+  | { kind: 'reject' } //   pending → rejected, reservation cancelled in the ledger
+  | { kind: 'record' } //   fields only (last OEBS status), no money, no status change
+  | { kind: 'register' } // payment id + a zero "register" ledger event
+  | { kind: 'pay' } //      confirmed → done, "confirm" ledger event (debit payout_sent)
+  | { kind: 'return' } //   done → confirmed, "cancel payout" ledger event, notice
+  | { kind: 'notice'; reason: string } // a notice to the errors topic, nothing else
+  | { kind: 'skip'; reason: string } //   duplicate or late: nothing at all
+  | { kind: 'impossible'; reason: string }; // to the errors topic, acknowledged
+
+export const ARD_ERROR_STATUSES: ReadonlySet<string> = new Set(['ERROR', 'REJECTED', 'FAILED', 'CANCELLED', 'CANCELED']);
+export const OEBS_INTERMEDIATE_STATUSES: ReadonlySet<string> = new Set(['TRANSMITTED', 'ACCEPTED', 'PROCESSING', 'SENT']);
+
+const skip = (reason: string): ReceiverAction => ({ kind: 'skip', reason });
+const impossible = (reason: string): ReceiverAction => ({ kind: 'impossible', reason });
+
+export function decideArd(status: PayoutStatus, statusType: string): ReceiverAction {
+  if (status === 'new') return impossible(`ARD ${statusType} for a payout that was never sent`);
+  if (statusType === 'NEW') {
+    if (status === 'pending') return { kind: 'confirm' };
+    if (status === 'rejected') return impossible('ARD NEW for a rejected payout: it is not revived');
+    return skip(`ARD NEW again (payout is ${status})`);
+  }
+  if (statusType === 'PROCESSED') return status === 'rejected' ? skip('ARD PROCESSED for a rejected payout') : { kind: 'record' };
+  if (ARD_ERROR_STATUSES.has(statusType)) {
+    if (status === 'pending') return { kind: 'reject' };
+    if (status === 'rejected') return skip(`ARD ${statusType} again (payout already rejected)`);
+    return impossible(`ARD ${statusType} for a payout already ${status}`);
+  }
+  return impossible(`unknown ARD status "${statusType}"`);
+}
+
+export function decideOebs(status: PayoutStatus, statusType: string): ReceiverAction {
+  if (status === 'new' || status === 'pending') return impossible(`OEBS ${statusType} for a payout ARD has not confirmed (payout is ${status})`);
+  if (status === 'rejected') return impossible(`OEBS ${statusType} for a rejected payout`);
+  switch (statusType) {
+    case 'CREATED':
+      return { kind: 'register' };
+    case 'RECONCILED':
+      return status === 'confirmed' ? { kind: 'pay' } : skip('OEBS RECONCILED again (payout already done)');
+    case 'RETURNED':
+      return status === 'done' ? { kind: 'return' } : { kind: 'notice', reason: 'OEBS RETURNED for a payout not yet paid' };
+    default:
+      return OEBS_INTERMEDIATE_STATUSES.has(statusType) ? { kind: 'record' } : impossible(`unknown OEBS status "${statusType}"`);
+  }
+}

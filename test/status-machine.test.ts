@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { decideArd, decideOebs } from '../src/domain/status-machine.ts';
+import type { PayoutStatus } from '../src/store/payouts.ts';
+
+const kinds = (decide: (s: PayoutStatus, t: string) => { kind: string }, t: string) =>
+  Object.fromEntries((['new', 'pending', 'confirmed', 'done', 'rejected'] as const).map((s) => [s, decide(s, t).kind]));
+
+describe('ARD answers', () => {
+  it('NEW confirms a pending payout only; never revives a rejected one', () => {
+    expect(kinds(decideArd, 'NEW')).toEqual({ new: 'impossible', pending: 'confirm', confirmed: 'skip', done: 'skip', rejected: 'impossible' });
+  });
+  it('an error status rejects a pending payout once', () => {
+    expect(kinds(decideArd, 'ERROR')).toEqual({ new: 'impossible', pending: 'reject', confirmed: 'impossible', done: 'impossible', rejected: 'skip' });
+  });
+  it('PROCESSED records; an unknown status is impossible', () => {
+    expect(kinds(decideArd, 'PROCESSED')).toEqual({ new: 'impossible', pending: 'record', confirmed: 'record', done: 'record', rejected: 'skip' });
+    expect(decideArd('pending', 'BANANA')).toEqual({ kind: 'impossible', reason: 'unknown ARD status "BANANA"' });
+  });
+});
+
+describe('OEBS answers', () => {
+  it('RECONCILED pays a confirmed payout once', () => {
+    expect(kinds(decideOebs, 'RECONCILED')).toEqual({ new: 'impossible', pending: 'impossible', confirmed: 'pay', done: 'skip', rejected: 'impossible' });
+  });
+  it('RETURNED returns a done payout and only notes an unpaid one', () => {
+    expect(kinds(decideOebs, 'RETURNED')).toEqual({ new: 'impossible', pending: 'impossible', confirmed: 'notice', done: 'return', rejected: 'impossible' });
+  });
+  it('CREATED registers, TRANSMITTED records, unknown is impossible', () => {
+    expect(decideOebs('confirmed', 'CREATED').kind).toBe('register');
+    expect(decideOebs('done', 'TRANSMITTED').kind).toBe('record');
+    expect(decideOebs('confirmed', 'LOST').kind).toBe('impossible');
+  });
+});
