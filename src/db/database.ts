@@ -13,11 +13,14 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export async function resolveDbUrl(config: Readonly<Config>, log: Logger): Promise<{ url: string; embedded?: EmbeddedServer }> {
+export async function resolveDbUrl(
+  config: Readonly<Config>, log: Logger, leftover: 'reuse' | 'restart' = 'reuse',
+): Promise<{ url: string; embedded?: EmbeddedServer }> {
   if (config.db.url) return { url: config.db.url };
   const embedded = await startEmbedded({
     dataDir: config.db.dataDir,
     port: config.db.embeddedPort,
+    leftover,
     log: (line) => log.debug({ postgres: line }),
   });
   log.info({ port: config.db.embeddedPort, cluster: embedded.clusterDir, owned: embedded.owned }, embedded.owned ? 'embedded Postgres started' : 'embedded Postgres reused');

@@ -69,6 +69,22 @@ function pidOfRunningServer(clusterDir: string): number | undefined {
   }
 }
 
+/**
+ * A server whose starting process died (SIGKILL leaves it running) has been re-parented, to init
+ * or a subreaper; one whose owner lives is still its child. Where /proc is missing, assume alive.
+ */
+function isOrphaned(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid <= 1) return true;
+    const parent = readFileSync(`/proc/${ppid}/cmdline`, 'utf8');
+    return !/node|tsx/.test(parent);
+  } catch {
+    return false;
+  }
+}
+
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
@@ -112,7 +128,8 @@ async function ensureDatabase(adminUrl: string, name: string) {
 export interface EmbeddedOptions {
   dataDir: string;
   port: number;
-  /** Leftover server from a killed run: reuse it (default) or stop it and start our own. */
+  /** A server another live process started is always reused. One left running by a killed run
+   *  is reused (default) or stopped and started again, owned by this process ('restart'). */
   leftover?: 'reuse' | 'restart';
   /** Extra server settings, e.g. `-c fsync=off` for throwaway test clusters. */
   postgresFlags?: string[];
@@ -126,7 +143,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
 
   const leftoverPid = pidOfRunningServer(clusterDir);
   if (leftoverPid !== undefined) {
-    if ((opts.leftover ?? 'reuse') === 'reuse') {
+    if ((opts.leftover ?? 'reuse') === 'reuse' || !isOrphaned(leftoverPid)) {
       log(`reusing the embedded Postgres already running on port ${opts.port} (pid ${leftoverPid}, ${clusterDir})`);
       await ensureDatabase(base.adminUrl, EMBEDDED_DB);
       return { ...base, owned: false, stop: async () => {} };

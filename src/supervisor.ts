@@ -1,0 +1,96 @@
+// `payout start` (npm start): the whole system on one machine. Starts the embedded Postgres (or
+// uses PAYOUT_DB_URL), applies migrations, then runs every component as its own OS process, as
+// in production, restarting one that dies. Ctrl-C stops them all, then Postgres.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from './config.ts';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolveDbUrl } from './db/database.ts';
+import type { Logger } from './log.ts';
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
+
+/** Short intervals for a local run; anything set in the environment wins. */
+const LOCAL_DEFAULTS: Record<string, string> = {
+  PAYOUT_REQ_GATE_INTERVAL: '1s',
+  PAYOUT_OEBS_GATE_INTERVAL: '1s',
+};
+
+/** One supervisor per data folder: a second `payout start` would fight the first over Postgres. */
+function claimPidFile(dataDir: string) {
+  mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, 'supervisor.pid');
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8'));
+    let alive = false;
+    try {
+      alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
+    } catch {}
+    if (alive) throw new Error(`payout is already running from this data folder (supervisor pid ${pid}); stop it first`);
+  }
+  writeFileSync(file, String(process.pid));
+  process.on('exit', () => rmSync(file, { force: true }));
+}
+
+interface Component {
+  name: string;
+  args: string[];
+  child?: ChildProcess;
+  restarts: number;
+}
+
+export async function runSupervisor(config: Readonly<Config>, log: Logger, args: string[], componentNames: string[]) {
+  claimPidFile(config.db.dataDir);
+  // A Postgres still running on our data folder with no live supervisor is a leftover of a
+  // killed run: stop it and start our own, so that Ctrl-C stops it again.
+  const { url, embedded } = await resolveDbUrl(config, log, 'restart');
+
+  let token = [...config.api.tokens.keys()][0];
+  const env: Record<string, string> = { ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), PAYOUT_DB_URL: url };
+  if (!token) {
+    token = `dev-${randomBytes(12).toString('hex')}`;
+    env.PAYOUT_API_TOKENS = JSON.stringify({ [token]: { name: 'dev', namespaces: ['*'] } });
+  }
+
+  const components: Component[] = componentNames.map((name) => ({ name, args: [name], restarts: 0 }));
+  let stopping = false;
+  const start = (c: Component) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...c.args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    c.child = child;
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      c.restarts++;
+      const delay = Math.min(10_000, 500 * 2 ** Math.min(c.restarts, 5));
+      log.error({ component: c.name, code, signal, restarts: c.restarts, restartInMs: delay }, `${c.name} died; restarting`);
+      setTimeout(() => !stopping && start(c), delay);
+    });
+  };
+  components.forEach(start);
+
+  const api = `http://${config.api.host}:${config.api.port}`;
+  console.log(`
+payout is starting: ${components.map((c) => c.name).join(', ')}
+  api     ${api}/api/v1   (docs: ${api}/docs)
+  token   Authorization: Bearer ${token}
+  ledger  ${config.accounts.url}
+  db      ${url}
+Ctrl-C stops everything${embedded ? ', the embedded Postgres included' : ''}.
+`);
+
+  const stopAll = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping every component');
+    await Promise.all(components.map((c) => new Promise<void>((resolve) => {
+      if (!c.child || c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
+      c.child.once('exit', () => resolve());
+      c.child.kill('SIGTERM');
+    })));
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stopAll('SIGINT'));
+  process.on('SIGTERM', () => void stopAll('SIGTERM'));
+}
