@@ -3,7 +3,9 @@
 // while the handler runs (on another connection) and acknowledges by deleting them in that same
 // transaction after the handler resolved. So the row locks are the lease: if the process dies,
 // its connection closes, the server rolls the claim back and another replica takes the messages
-// at once, with no lease timer to tune. Cost: one connection per consumer held during a round.
+// at once, with no lease timer to tune. Cost: one connection per consumer held during a round
+// (so the pool needs one more than the handlers use). `redelivered` comes from recorded handler
+// failures; a redelivery after a crash is not known, since the crash rolled the claim back.
 import type { Sql, Tx } from '../db/connect.ts';
 import { PollLoop } from './loop.ts';
 import * as store from './store.ts';

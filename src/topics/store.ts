@@ -14,7 +14,10 @@ const RELAY_LOCK = 0;
  * but which itself committed after the backfill's snapshot, would be missed by both. Publishers
  * take the lock shared (they never wait for each other); a first-time subscriber takes it
  * exclusive, so it waits for in-flight publishers to commit and new ones wait for its commit.
- * Transaction-scoped: released on commit, rollback or a dead connection.
+ * Transaction-scoped: released on commit, rollback or a dead connection. The exclusive lock is
+ * taken only the first time a group meets a topic; a publisher touching two topics while two new
+ * groups subscribe to them can, rarely, deadlock, and Postgres aborts one side with 40P01, which
+ * callers retry like any serialisation failure.
  */
 export async function lockTopicShared(tx: Tx, topic: string): Promise<void> {
   await tx`select pg_advisory_xact_lock_shared(${TOPIC_LOCK}, hashtext(${topic}))`;
