@@ -24,7 +24,12 @@ export interface Config {
   accounts: { url: string; port: number; timeoutMs: number };
   reqGate: { intervalMs: number; limit: number };
   oebsGate: { intervalMs: number; limit: number };
-  topics: { backend: 'postgres' | 'nats'; natsUrl: string };
+  topics: {
+    backend: 'postgres' | 'nats';
+    natsUrl: string;
+    /** namespace → topic base path (`/billing-payout/<env>/oebs` unless PAYOUT_TOPIC_BASES says otherwise). */
+    bases: Map<string, string>;
+  };
   /** Namespaces whose payouts wait for manual approval; `global` = all of them. */
   approveRequired: 'global' | string[];
   /** namespace → client ids allowed real (non-dry-run) payouts; a namespace absent = all allowed. */
@@ -165,6 +170,27 @@ function readAllowedNs(r: Reader): Map<string, Set<string>> {
   return allowed;
 }
 
+// Topic paths become NATS subjects and stream names, so each segment keeps to a safe alphabet.
+const TOPIC_BASE = /^(\/[A-Za-z0-9_-]+)+$/;
+
+function readTopicBases(r: Reader, env: string, namespaces: string[]): Map<string, string> {
+  const common = `/billing-payout/${env}/oebs`;
+  if (!TOPIC_BASE.test(common)) r.problems.push(`PAYOUT_ENV=${env}: must fit a topic path segment ([A-Za-z0-9_-])`);
+  const bases = new Map(namespaces.map((ns) => [ns, common]));
+  const raw = r.json('PAYOUT_TOPIC_BASES');
+  if (raw === undefined) return bases;
+  if (!isObject(raw)) {
+    r.problems.push('PAYOUT_TOPIC_BASES: expected {"<namespace>": "/base/path"}');
+    return bases;
+  }
+  for (const [ns, base] of Object.entries(raw)) {
+    if (!namespaces.includes(ns)) r.problems.push(`PAYOUT_TOPIC_BASES: unknown namespace ${ns}`);
+    else if (typeof base !== 'string' || !TOPIC_BASE.test(base)) r.problems.push(`PAYOUT_TOPIC_BASES.${ns}: expected a path like /billing-payout/prod/oebs`);
+    else bases.set(ns, base);
+  }
+  return bases;
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const r = new Reader(env);
   const namespaces = r.str('PAYOUT_NAMESPACES', 'taxi,oplata,bnpl').split(',').map((s) => s.trim()).filter(Boolean);
@@ -172,8 +198,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     r.problems.push('PAYOUT_NAMESPACES: expected a comma-separated list of lowercase names');
   }
   const accountsPort = r.int('PAYOUT_ACCOUNTS_PORT', 8081, 1, 65535);
+  const envName = r.str('PAYOUT_ENV', 'dev');
   const config: Config = {
-    env: r.str('PAYOUT_ENV', 'dev'),
+    env: envName,
     logLevel: r.oneOf('PAYOUT_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     namespaces,
     db: {
@@ -198,6 +225,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topics: {
       backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),
       natsUrl: r.str('PAYOUT_NATS_URL', 'nats://127.0.0.1:4222'),
+      bases: readTopicBases(r, envName, namespaces),
     },
     approveRequired: readApproveRequired(r, namespaces),
     allowedNs: readAllowedNs(r),

@@ -1,0 +1,15 @@
+// Picks the topics backend from configuration. Components depend on the `Topics` interface only.
+import type { Config } from '../config.ts';
+import type { Sql } from '../db/connect.ts';
+import { NatsTopics } from './nats.ts';
+import { PostgresTopics } from './postgres.ts';
+import type { Topics } from './types.ts';
+
+export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void): Promise<Topics> {
+  return config.topics.backend === 'nats'
+    ? NatsTopics.open(sql, config.topics.natsUrl, onError)
+    : new PostgresTopics(sql, onError);
+}
+
+export { allStatusTopics, topicsFor, TOPIC_NAMES, type TopicSet } from './paths.ts';
+export type * from './types.ts';

@@ -1,0 +1,66 @@
+// The poll loop around a `runOnce`: a round that found work is followed at once by the next; an
+// empty round sleeps `idleMs`; a failed round counts as empty and backs off exponentially, so a
+// broken database or broker is not hammered. The sleep is abortable, so `stop()` is prompt.
+import type { Worker } from './types.ts';
+
+export interface LoopOptions {
+  idleMs: number;
+  maxBackoffMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export class PollLoop implements Worker {
+  private abort: AbortController | undefined;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    private readonly work: () => Promise<number>,
+    private readonly opts: LoopOptions,
+  ) {}
+
+  runOnce(): Promise<number> {
+    return this.work();
+  }
+
+  start(): void {
+    if (this.abort) return;
+    this.abort = new AbortController();
+    this.done = this.loop(this.abort.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.abort?.abort();
+    await this.done;
+    this.abort = undefined;
+    this.done = undefined;
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      let did = 0;
+      try {
+        did = await this.work();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.opts.onError?.(err);
+      }
+      if (did > 0) continue;
+      const wait = Math.min(this.opts.idleMs * 2 ** Math.min(failures, 10), this.opts.maxBackoffMs ?? 30_000);
+      await sleep(wait, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

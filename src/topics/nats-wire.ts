@@ -1,0 +1,73 @@
+// JetStream details the NATS backend needs, kept apart from its logic. Checked against the
+// Debian nats-server 2.9.10 with @nats-io/jetstream 3.4.0.
+import { createHash } from 'node:crypto';
+import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
+
+/** `/billing-payout/dev/oebs/new-payout` → `billing-payout.dev.oebs.new-payout` (subjects cannot hold `/`). */
+export function subjectFor(topic: string): string {
+  return topic.replace(/^\/+/, '').split('/').join('.');
+}
+
+/**
+ * One stream per topic. Stream names cannot hold `.` or `/`; `_` joins the segments, and a short
+ * hash of the exact path keeps `/a_b/c` and `/a/b_c` apart.
+ */
+export function streamFor(topic: string): string {
+  const hash = createHash('sha1').update(topic).digest('hex').slice(0, 8);
+  return `${topic.replace(/^\/+/, '').split('/').join('_')}_${hash}`;
+}
+
+/** Durable consumer names cannot hold `.`, `*`, `>` or spaces. */
+export function durableFor(group: string): string {
+  return group.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** Stable across relay restarts, so the server's duplicate window drops a resend. */
+export function natsMsgId(topic: string, msgId: string): string {
+  return `${topic}#${msgId}`;
+}
+
+export const HDR = { topic: 'Payout-Topic', key: 'Payout-Key', msgId: 'Payout-Msg-Id' } as const;
+
+/**
+ * Fetches what is available now, without waiting. The client's `fetch()` insists on
+ * `expires >= 1 s` and then waits out that second whenever fewer than `batch` messages are
+ * ready, so a `runOnce()` would always cost a second; a raw pull request with `no_wait` ends
+ * with a status message (404 No Messages / 408) as soon as the backlog is exhausted.
+ */
+export async function pullNoWait(nc: NatsConnection, stream: string, durable: string, batch: number, timeoutMs = 5000): Promise<Msg[]> {
+  const inbox = createInbox();
+  const sub = nc.subscribe(inbox, { max: batch + 1, timeout: timeoutMs });
+  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, JSON.stringify({ batch, no_wait: true }), { reply: inbox });
+  const out: Msg[] = [];
+  try {
+    for await (const m of sub) {
+      if (!m.reply) break; // a status message: nothing more right now
+      out.push(m);
+      if (out.length >= batch) break;
+    }
+  } catch (err) {
+    // The subscription timeout only fires when nothing at all arrived; treat as "nothing".
+    if (out.length === 0 && !String(err).toLowerCase().includes('timeout')) throw err;
+  } finally {
+    sub.unsubscribe();
+  }
+  return out;
+}
+
+/** Delivery count and stream sequence from the reply subject `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>…` (v1) or with domain and account hash (v2). */
+export function deliveryInfo(reply: string): { delivered: number; streamSeq: number } {
+  const t = reply.split('.');
+  const at = t.length >= 12 ? 6 : 4;
+  return { delivered: Number(t[at]), streamSeq: Number(t[at + 1]) };
+}
+
+/** Acknowledge and wait for the server's confirmation (a lost ack would mean a needless redelivery). */
+export async function ack(nc: NatsConnection, m: Msg): Promise<void> {
+  await nc.request(m.reply!, '+ACK', { timeout: 5000 });
+}
+
+/** Negative ack: redeliver after `delayMs` (the delay form works on 2.9). */
+export function nak(nc: NatsConnection, m: Msg, delayMs: number): void {
+  nc.publish(m.reply!, `-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}`);
+}

@@ -1,0 +1,76 @@
+// Postgres backend: a topic is rows in topic_message; each subscribed group has its pending
+// deliveries in topic_delivery. A consumer claims deliveries in a transaction that stays open
+// while the handler runs (on another connection) and acknowledges by deleting them in that same
+// transaction after the handler resolved. So the row locks are the lease: if the process dies,
+// its connection closes, the server rolls the claim back and another replica takes the messages
+// at once, with no lease timer to tune. Cost: one connection per consumer held during a round
+// (so the pool needs one more than the handlers use). `redelivered` comes from recorded handler
+// failures; a redelivery after a crash is not known, since the crash rolled the claim back.
+import type { Sql, Tx } from '../db/connect.ts';
+import { PollLoop } from './loop.ts';
+import * as store from './store.ts';
+import {
+  DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,
+} from './types.ts';
+
+export class PostgresTopics implements Topics {
+  readonly backend = 'postgres' as const;
+  readonly relay: Worker = new PollLoop(async () => 0, { idleMs: 60_000 });
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
+
+  async publish(tx: Tx, msg: OutgoingMessage): Promise<boolean> {
+    await store.lockTopicShared(tx, msg.topic);
+    return store.insertMessageWithDeliveries(tx, msg);
+  }
+
+  async subscribe(opts: SubscribeOptions): Promise<Consumer> {
+    for (const topic of opts.topics) await this.ensureSubscription(topic, opts.group);
+    const consumer = new PollLoop(() => this.consumeOnce(opts), { idleMs: opts.idleMs ?? 500, onError: this.onError });
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await this.relay.stop();
+  }
+
+  /** Registers a group on a topic once; the first time, backfills it from the log (see store.ts). */
+  private async ensureSubscription(topic: string, group: string): Promise<void> {
+    if (await store.subscriptionExists(this.sql, topic, group)) return;
+    await this.sql.begin(async (tx) => {
+      await store.lockTopicExclusive(tx, topic);
+      if (await store.insertSubscription(tx, topic, group)) await store.backfillDeliveries(tx, topic, group);
+    });
+  }
+
+  /**
+   * One round: claim a batch (at most one message per key), run the handler for each in order,
+   * then acknowledge the successes and push each failure into the future with backoff, all in
+   * the claim transaction. A crash anywhere before its commit means redelivery, never loss.
+   */
+  private async consumeOnce(opts: SubscribeOptions): Promise<number> {
+    const retry = opts.retry ?? DEFAULT_RETRY;
+    return this.sql.begin(async (tx) => {
+      await store.limitClaimIdle(tx, opts.ackTimeoutMs ?? 60_000);
+      const claimed = await store.claimDeliveries(tx, opts.group, opts.topics, opts.batchSize ?? 50);
+      const acked: string[] = [];
+      for (const d of claimed) {
+        try {
+          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, payload: d.payload, redelivered: d.attempts > 0 });
+          acked.push(d.message_id);
+        } catch (err) {
+          this.onError(err);
+          await store.delayDelivery(tx, opts.group, d.message_id, retryDelayMs(retry, d.attempts + 1), String(err).slice(0, 2000));
+        }
+      }
+      if (acked.length) await store.ackDeliveries(tx, opts.group, acked);
+      return claimed.length;
+    });
+  }
+}

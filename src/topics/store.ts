@@ -1,0 +1,148 @@
+// All SQL of the topic tables (migration 002_topics.sql). One function per statement.
+import type { Db, Tx } from '../db/connect.ts';
+import type { OutgoingMessage, Payload } from './types.ts';
+
+// Advisory lock space of topics: (TOPIC_LOCK, hashtext(topic)) per topic, (TOPIC_LOCK, 0) for the relay.
+// A hash collision between two topics only serialises a little more; it is never wrong.
+const TOPIC_LOCK = 7_260_002;
+const RELAY_LOCK = 0;
+
+/**
+ * Why publish and subscribe share a per-topic advisory lock: a group must get every message
+ * published before it first subscribed (backfill from the log) and every message after (fan-out
+ * at publish). Without a lock, a publisher whose fan-out ran before the subscription committed,
+ * but which itself committed after the backfill's snapshot, would be missed by both. Publishers
+ * take the lock shared (they never wait for each other); a first-time subscriber takes it
+ * exclusive, so it waits for in-flight publishers to commit and new ones wait for its commit.
+ * Transaction-scoped: released on commit, rollback or a dead connection. The exclusive lock is
+ * taken only the first time a group meets a topic; a publisher touching two topics while two new
+ * groups subscribe to them can, rarely, deadlock, and Postgres aborts one side with 40P01, which
+ * callers retry like any serialisation failure.
+ */
+export async function lockTopicShared(tx: Tx, topic: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock_shared(${TOPIC_LOCK}, hashtext(${topic}))`;
+}
+
+export async function lockTopicExclusive(tx: Tx, topic: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(${TOPIC_LOCK}, hashtext(${topic}))`;
+}
+
+/** Postgres backend: logs the message and fans it out to the subscribed groups. False on a repeat. */
+export async function insertMessageWithDeliveries(tx: Tx, m: OutgoingMessage): Promise<boolean> {
+  const rows = await tx`
+    with msg as (
+      insert into topic_message (topic, key, msg_id, payload)
+      values (${m.topic}, ${m.key}, ${m.msgId}, ${JSON.stringify(m.payload)}::text::jsonb)
+      on conflict (topic, msg_id) do nothing
+      returning id, topic, key
+    ), fan as (
+      insert into topic_delivery (grp, message_id, topic, key)
+      select s.grp, msg.id, msg.topic, msg.key from msg join topic_subscription s on s.topic = msg.topic
+    )
+    select id from msg`;
+  return rows.length > 0;
+}
+
+/** NATS backend: logs the message and queues it for the relay. False on a repeat. */
+export async function insertMessageWithOutbox(tx: Tx, m: OutgoingMessage): Promise<boolean> {
+  const rows = await tx`
+    with msg as (
+      insert into topic_message (topic, key, msg_id, payload)
+      values (${m.topic}, ${m.key}, ${m.msgId}, ${JSON.stringify(m.payload)}::text::jsonb)
+      on conflict (topic, msg_id) do nothing
+      returning id
+    ), queued as (insert into topic_outbox (message_id) select id from msg)
+    select id from msg`;
+  return rows.length > 0;
+}
+
+export async function subscriptionExists(db: Db, topic: string, group: string): Promise<boolean> {
+  const rows = await db`select 1 from topic_subscription where topic = ${topic} and grp = ${group}`;
+  return rows.length > 0;
+}
+
+/** True when this call created the subscription (so the caller backfills). */
+export async function insertSubscription(tx: Tx, topic: string, group: string): Promise<boolean> {
+  const rows = await tx`
+    insert into topic_subscription (topic, grp) values (${topic}, ${group})
+    on conflict do nothing returning grp`;
+  return rows.length > 0;
+}
+
+/** Gives a new group every message already in the topic's log. */
+export async function backfillDeliveries(tx: Tx, topic: string, group: string): Promise<void> {
+  await tx`
+    insert into topic_delivery (grp, message_id, topic, key)
+    select ${group}, id, topic, key from topic_message where topic = ${topic}
+    on conflict do nothing`;
+}
+
+export interface ClaimedDelivery {
+  message_id: string;
+  attempts: number;
+  topic: string;
+  key: string;
+  msg_id: string;
+  payload: Payload;
+}
+
+/**
+ * Claims up to `limit` deliveries of a group, locking them until the claiming transaction ends.
+ * Only the earliest unacknowledged message of each (topic, key) is a candidate: its successors
+ * wait until it is acknowledged (deleted), which gives per-key order with any number of competing
+ * replicas, and a failing message (pushed into the future by `delayDelivery`) holds back its own
+ * key only. SKIP LOCKED lets replicas pass over each other's claims instead of queueing on them.
+ */
+export async function claimDeliveries(tx: Tx, group: string, topics: string[], limit: number): Promise<ClaimedDelivery[]> {
+  return tx<ClaimedDelivery[]>`
+    select d.message_id, d.attempts, m.topic, m.key, m.msg_id, m.payload
+    from topic_delivery d join topic_message m on m.id = d.message_id
+    where d.grp = ${group} and d.topic = any(${topics}::text[]) and d.available_at <= now()
+      and not exists (
+        select 1 from topic_delivery e
+        where e.grp = d.grp and e.topic = d.topic and e.key = d.key and e.message_id < d.message_id)
+    order by d.message_id
+    limit ${limit}
+    for update of d skip locked`;
+}
+
+export async function ackDeliveries(tx: Tx, group: string, messageIds: string[]): Promise<void> {
+  await tx`delete from topic_delivery where grp = ${group} and message_id = any(${messageIds}::int8[])`;
+}
+
+export async function delayDelivery(tx: Tx, group: string, messageId: string, delayMs: number, error: string): Promise<void> {
+  await tx`
+    update topic_delivery
+    set attempts = attempts + 1, available_at = now() + ${delayMs} * interval '1 millisecond', last_error = ${error}
+    where grp = ${group} and message_id = ${messageId}`;
+}
+
+/** Bounds how long a claim may sit idle (a hung handler); the server then aborts it and releases the claims. */
+export async function limitClaimIdle(tx: Tx, ms: number): Promise<void> {
+  await tx`select set_config('idle_in_transaction_session_timeout', ${String(ms)}, true)`;
+}
+
+/** One relay at a time keeps the broker's order equal to the log's; others find it taken and idle. */
+export async function tryRelayLock(tx: Tx): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${TOPIC_LOCK}, ${RELAY_LOCK}) as ok`;
+  return row!.ok;
+}
+
+export interface OutboxRow {
+  id: string;
+  topic: string;
+  key: string;
+  msg_id: string;
+  payload: Payload;
+}
+
+export async function selectOutbox(tx: Tx, limit: number): Promise<OutboxRow[]> {
+  return tx<OutboxRow[]>`
+    select m.id, m.topic, m.key, m.msg_id, m.payload
+    from topic_outbox o join topic_message m on m.id = o.message_id
+    order by o.message_id limit ${limit}`;
+}
+
+export async function deleteOutbox(tx: Tx, messageIds: string[]): Promise<void> {
+  await tx`delete from topic_outbox where message_id = any(${messageIds}::int8[])`;
+}

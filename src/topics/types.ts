@@ -1,0 +1,71 @@
+// The topics interface: small on purpose, so the Postgres and NATS backends stay interchangeable
+// and domain code only ever sees `publish` (inside its own transaction) and `subscribe`.
+import type { Tx } from '../db/connect.ts';
+
+export type Payload = Record<string, unknown>;
+
+export interface OutgoingMessage {
+  /** Topic path, from `topicsFor`. */
+  topic: string;
+  /** Ordering key: messages of one key (within a topic) are handled in publish order. */
+  key: string;
+  /** Idempotency id, fixed before the first attempt: a repeat publish of (topic, msgId) is a no-op. */
+  msgId: string;
+  /** JSON object; money as decimal strings. */
+  payload: Payload;
+}
+
+export interface DeliveredMessage extends OutgoingMessage {
+  /** True when an earlier delivery of this message is known to have failed or timed out. */
+  redelivered?: boolean;
+}
+
+/** Does its own transaction; the message is acknowledged only after it resolves. Must be idempotent. */
+export type Handler = (msg: DeliveredMessage) => Promise<void>;
+
+export interface SubscribeOptions {
+  /** Durable consumer group: replicas with one group share the work; each group sees every message. */
+  group: string;
+  topics: string[];
+  handler: Handler;
+  /** Messages claimed per round (default 50). */
+  batchSize?: number;
+  /**
+   * How long a claimed message may go unacknowledged before another replica may take it
+   * (default 60 s). NATS: the consumer's ack_wait. Postgres: the claim transaction's
+   * idle_in_transaction_session_timeout, i.e. the longest one handler may run.
+   */
+  ackTimeoutMs?: number;
+  /** Redelivery backoff after a handler failure: base · 2^(attempt-1), capped (default 1 s … 5 min). */
+  retry?: { baseMs: number; maxMs: number };
+  /** Sleep of the `start()` loop when a round found nothing (default 500 ms). */
+  idleMs?: number;
+}
+
+/** A background worker: `runOnce()` does one round and says how much it did; tests drive it. */
+export interface Worker {
+  runOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export type Consumer = Worker;
+
+export interface Topics {
+  readonly backend: 'postgres' | 'nats';
+  /** Writes the message in the caller's open transaction. Returns false for a repeat (topic, msgId). */
+  publish(tx: Tx, msg: OutgoingMessage): Promise<boolean>;
+  /** Registers the group (durably) on the topics and returns its consumer; call `start()` to poll. */
+  subscribe(opts: SubscribeOptions): Promise<Consumer>;
+  /** Moves committed messages to the wire (NATS); a no-op worker for Postgres, where the table is the topic. */
+  readonly relay: Worker;
+  /** Stops workers started from this instance and closes connections it opened (not `sql`). */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_RETRY = { baseMs: 1000, maxMs: 5 * 60_000 };
+
+/** Redelivery delay before attempt number `attempt + 1`, after `attempt` failures. */
+export function retryDelayMs(retry: { baseMs: number; maxMs: number }, attempt: number): number {
+  return Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+}
