@@ -11,7 +11,7 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Sql, Tx } from '../db/connect.ts';
-import { PollLoop } from './loop.ts';
+import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
 import {

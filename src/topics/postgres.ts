@@ -7,7 +7,7 @@
 // (so the pool needs one more than the handlers use). `redelivered` comes from recorded handler
 // failures; a redelivery after a crash is not known, since the crash rolled the claim back.
 import type { Sql, Tx } from '../db/connect.ts';
-import { PollLoop } from './loop.ts';
+import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import {
   DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,

@@ -42,12 +42,8 @@ export interface SubscribeOptions {
   idleMs?: number;
 }
 
-/** A background worker: `runOnce()` does one round and says how much it did; tests drive it. */
-export interface Worker {
-  runOnce(): Promise<number>;
-  start(): void;
-  stop(): Promise<void>;
-}
+import type { Worker } from '../worker/loop.ts';
+export type { Worker };
 
 export type Consumer = Worker;
 

@@ -1,59 +1,78 @@
-// The poll loop every gate runs: call runOnce(), and when it did a full batch go again at once,
-// otherwise sleep for the interval. An error counts as "nothing done" and backs off (doubling up
-// to the interval) so a database or accounts outage is not hammered. stop() aborts the sleep
-// and waits for the batch in progress, so SIGTERM never cuts a batch in half.
-import type { Logger } from '../log.ts';
+// The poll loop around a `runOnce`: a round that found work is followed at once by the next; an
+// empty round sleeps `idleMs`; a failed round counts as empty and backs off exponentially, so a
+// broken database or broker is not hammered. The sleep is abortable, so `stop()` is prompt.
 
-export interface RunResult {
-  /** How many items this run handled. */
-  count: number;
-  /** Whether the batch was full, i.e. there is probably more waiting. */
-  full: boolean;
+/** A background worker: `runOnce()` does one round and says how much it did; tests drive it. */
+export interface Worker {
+  runOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
 }
 
-export class PollLoop {
-  private stopped = false;
-  private wake = new AbortController();
-  private running: Promise<void> | undefined;
+export interface LoopOptions {
+  idleMs: number;
+  maxBackoffMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export class PollLoop implements Worker {
+  private abort: AbortController | undefined;
+  private done: Promise<void> | undefined;
 
   constructor(
-    private readonly opts: { name: string; intervalMs: number; runOnce: () => Promise<RunResult>; log: Logger; minBackoffMs?: number },
+    private readonly work: () => Promise<number>,
+    private readonly opts: LoopOptions,
   ) {}
 
+  runOnce(): Promise<number> {
+    return this.work();
+  }
+
   start(): void {
-    this.running ??= this.loop();
+    if (this.abort) return;
+    this.abort = new AbortController();
+    this.done = this.loop(this.abort.signal);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake.abort();
-    await this.running;
+    this.abort?.abort();
+    await this.done;
+    this.abort = undefined;
+    this.done = undefined;
   }
 
-  private async loop() {
+  private async loop(signal: AbortSignal): Promise<void> {
     let failures = 0;
-    while (!this.stopped) {
-      let again = false;
+    while (!signal.aborted) {
+      let did = 0;
       try {
-        again = (await this.opts.runOnce()).full;
+        did = await this.work();
         failures = 0;
       } catch (err) {
         failures++;
-        this.opts.log.error({ err, failures }, `${this.opts.name}: run failed`);
+        this.opts.onError?.(err);
       }
-      if (again || this.stopped) continue;
-      const backoff = failures ? Math.min(this.opts.intervalMs, (this.opts.minBackoffMs ?? 100) * 2 ** (failures - 1)) : this.opts.intervalMs;
-      await this.sleep(backoff);
+      if (did > 0) continue;
+      const wait = Math.min(this.opts.idleMs * 2 ** Math.min(failures, 10), this.opts.maxBackoffMs ?? 30_000);
+      await sleep(wait, signal);
     }
   }
+}
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
-  }
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/** What one run of a gate did: how many items, and whether the batch was full (more may wait). */
+export interface RunResult {
+  count: number;
+  full: boolean;
 }
