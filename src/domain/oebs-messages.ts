@@ -1,6 +1,6 @@
 // The messages payout sends to OEBS, built from committed payout data (pure).
 
-export interface NewPayoutMessage {
+export type NewPayoutMessage = {
   message_id: string;
   message_dt: string;
   message_system: 'billing-payout';
@@ -13,7 +13,7 @@ export interface NewPayoutMessage {
   partner_currency: string;
   paysys_type_cc: 'payout';
   namespace: string;
-}
+};
 
 export function newPayoutMessage(
   p: { id: string; namespace: string; client_id: string; contract_id: string; service_id: string; currency: string; created_at: Date },

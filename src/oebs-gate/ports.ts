@@ -33,7 +33,7 @@ export interface TopicMessage {
   topic: string;
   key: string;
   msgId: string;
-  payload: unknown;
+  payload: Record<string, unknown>;
 }
 
 export interface Publisher {
@@ -43,6 +43,9 @@ export interface Publisher {
 
 /** Errors of the edges carry what to do: `retry` (and `lock-busy`) later, or give up (`permanent`). */
 export const errorKind = (err: unknown): 'retry' | 'lock-busy' | 'permanent' => {
-  const kind = (err as { kind?: unknown })?.kind;
+  const { kind, reason } = (err ?? {}) as { kind?: unknown; reason?: unknown };
+  // The key was used with other content: only an earlier attempt of ours can have written it, so
+  // the next round will find that reservation. Never reject a payout whose money may be reserved.
+  if (reason === 'idempotency-conflict') return 'retry';
   return kind === 'permanent' || kind === 'lock-busy' ? kind : 'retry';
 };

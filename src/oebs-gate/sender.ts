@@ -88,18 +88,25 @@ export class Sender {
       const earlier = await ledger.findReservation(p.id);
       if (earlier) return { kind: 'reserved', p, r: earlier };
       const read = await ledger.lockAndRead(account, p.previous_reserve_dt);
-      failpoint('sender.after-lock');
-      // payout's own ledger events (reservations, cancellations) are not accruals: leave them out.
-      const accruals = read.events.filter((e) => !OWN_EVENT_TYPES.has(e.event_type ?? ''));
-      const decision = decidePayout(p, { debit: read.debit, credit: read.credit, events: accruals }, config.allowedNs);
-      if (decision.kind !== 'send') {
+      try {
+        failpoint('sender.after-lock');
+        // payout's own ledger events (reservations, cancellations) are not accruals: leave them out.
+        const accruals = read.events.filter((e) => !OWN_EVENT_TYPES.has(e.event_type ?? ''));
+        const decision = decidePayout(p, { debit: read.debit, credit: read.credit, events: accruals }, config.allowedNs);
+        if (decision.kind !== 'send') {
+          await ledger.unlock(account, read.lockUid).catch(() => {});
+          return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
+        }
+        const r: Reservation = { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs, dt: new Date() };
+        await ledger.reserve(p.id, account, read.lockUid, r);
+        failpoint('sender.after-reserve');
+        return { kind: 'reserved', p, r };
+      } catch (err) {
+        // Release the account for the next round; if the reservation did land (a timeout), the
+        // lock went with it and this fails harmlessly — the next round finds the reservation.
         await ledger.unlock(account, read.lockUid).catch(() => {});
-        return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
+        throw err;
       }
-      const r: Reservation = { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs, dt: new Date() };
-      await ledger.reserve(p.id, account, read.lockUid, r);
-      failpoint('sender.after-reserve');
-      return { kind: 'reserved', p, r };
     } catch (err) {
       if (errorKind(err) === 'permanent') return { kind: 'reject', p, error: `accounts system refused: ${messageOf(err)}` };
       return { kind: 'retry', p, reason: messageOf(err) };
