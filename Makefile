@@ -1,7 +1,7 @@
 # The original system's targets. Configuration comes from PAYOUT_* variables and .env (see .env.example).
 PAYOUT := bin/payout
 
-.PHONY: install start-db migrate run-api test bench
+.PHONY: install start-db migrate run-api run-oebs-emulator test bench
 
 node_modules: package-lock.json
 	npm ci
@@ -17,6 +17,9 @@ migrate: node_modules
 
 run-api: node_modules
 	$(PAYOUT) api
+
+run-oebs-emulator: node_modules
+	$(PAYOUT) oebs-emulator
 
 test: node_modules
 	npm test

@@ -9,6 +9,7 @@ type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promis
 const commands: Record<string, { about: string; run: () => Promise<Command> }> = {
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
+  'oebs-emulator': { about: 'stand-in OEBS/ARD: answers new-payout messages on the status topics', run: async () => (await import('./standins/oebs/main.ts')).runOebsEmulator },
   'start-db': { about: 'start the embedded Postgres, apply migrations, keep it running', run: async () => (await import('./db/commands.ts')).runStartDb },
 };
 

@@ -9,6 +9,10 @@ export interface ApiCaller {
   namespaces: string[];
 }
 
+/** How the OEBS stand-in answers a client's payouts (see src/standins/oebs/answers.ts). */
+export const OEBS_EMULATOR_BEHAVIOURS = ['accept', 'reject', 'return', 'silent'] as const;
+export type OebsEmulatorBehaviour = (typeof OEBS_EMULATOR_BEHAVIOURS)[number];
+
 export interface Config {
   env: string;
   logLevel: string;
@@ -38,6 +42,8 @@ export interface Config {
   failpoints: string[];
   /** Where a worker process serves /metrics; 0 = not served. */
   metricsPort: number;
+  /** OEBS stand-in: client id → its behaviour; a client absent is accepted. */
+  oebsEmulator: { byClient: Map<string, OebsEmulatorBehaviour> };
 }
 
 export class ConfigError extends Error {
@@ -170,6 +176,23 @@ function readAllowedNs(r: Reader): Map<string, Set<string>> {
   return allowed;
 }
 
+function readOebsEmulator(r: Reader): Map<string, OebsEmulatorBehaviour> {
+  const byClient = new Map<string, OebsEmulatorBehaviour>();
+  const raw = r.json('PAYOUT_OEBS_EMULATOR');
+  if (raw === undefined) return byClient;
+  if (!isObject(raw)) {
+    r.problems.push(`PAYOUT_OEBS_EMULATOR: expected {"<client id>": "${OEBS_EMULATOR_BEHAVIOURS.join('" | "')}"}`);
+    return byClient;
+  }
+  for (const [client, behaviour] of Object.entries(raw)) {
+    if (!/^[1-9][0-9]{0,18}$/.test(client)) r.problems.push(`PAYOUT_OEBS_EMULATOR: "${client}" is not a client id`);
+    else if (!(OEBS_EMULATOR_BEHAVIOURS as readonly unknown[]).includes(behaviour)) {
+      r.problems.push(`PAYOUT_OEBS_EMULATOR.${client}: expected one of ${OEBS_EMULATOR_BEHAVIOURS.join(', ')}`);
+    } else byClient.set(client, behaviour as OebsEmulatorBehaviour);
+  }
+  return byClient;
+}
+
 // Topic paths become NATS subjects and stream names, so each segment keeps to a safe alphabet.
 const TOPIC_BASE = /^(\/[A-Za-z0-9_-]+)+$/;
 
@@ -231,6 +254,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     allowedNs: readAllowedNs(r),
     failpoints: r.str('PAYOUT_FAILPOINTS', '').split(',').map((s) => s.trim()).filter(Boolean),
     metricsPort: r.int('PAYOUT_METRICS_PORT', 0, 0, 65535),
+    oebsEmulator: { byClient: readOebsEmulator(r) },
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return Object.freeze(config);

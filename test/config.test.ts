@@ -28,6 +28,15 @@ describe('config', () => {
     expect(loadConfig({ PAYOUT_APPROVE_REQUIRED: 'global' }).approveRequired).toBe('global');
   });
 
+  it('reads the OEBS emulator behaviours per client', () => {
+    const c = loadConfig({ PAYOUT_OEBS_EMULATOR: '{"101": "reject", "102": "return", "103": "silent", "104": "accept"}' });
+    expect([...c.oebsEmulator.byClient]).toEqual([['101', 'reject'], ['102', 'return'], ['103', 'silent'], ['104', 'accept']]);
+    expect(loadConfig({}).oebsEmulator.byClient.size).toBe(0);
+    for (const bad of ['["101"]', '{"101": "explode"}', '{"abc": "reject"}', '{"101": 1}', 'nope']) {
+      expect(() => loadConfig({ PAYOUT_OEBS_EMULATOR: bad })).toThrow(/PAYOUT_OEBS_EMULATOR/);
+    }
+  });
+
   it('names every bad variable at once', () => {
     let error: unknown;
     try {
