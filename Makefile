@@ -1,7 +1,7 @@
 # The original system's targets. Configuration comes from PAYOUT_* variables and .env (see .env.example).
 PAYOUT := bin/payout
 
-.PHONY: install start-db migrate run-api test bench
+.PHONY: install start-db migrate run-api run-accounts test bench
 
 node_modules: package-lock.json
 	npm ci
@@ -17,6 +17,9 @@ migrate: node_modules
 
 run-api: node_modules
 	$(PAYOUT) api
+
+run-accounts: node_modules
+	$(PAYOUT) accounts
 
 test: node_modules
 	npm test
