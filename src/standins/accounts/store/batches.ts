@@ -1,5 +1,7 @@
 // All SQL of accounts.batch and accounts.event: batches, their events and turnover sums.
 // One function per statement. Sums stay numeric (strings here): money never becomes a JS number.
+// Times go in as `::text::timestamptz`: a parameter typed timestamptz would pass through a JS Date
+// in postgres.js and lose its microseconds, and window bounds must be exact.
 import type { Db } from '../../../db/connect.ts';
 import type { LocColumns } from '../loc.ts';
 
@@ -34,7 +36,7 @@ export interface NewEvent {
 export async function insertBatch(db: Db, b: NewBatch): Promise<string | undefined> {
   const [row] = await db<{ id: string }[]>`
     insert into accounts.batch (external_id, event_type, dt, info, content_hash)
-    values (${b.external_id}, ${b.event_type}, coalesce(${b.dt ?? null}::timestamptz, now()),
+    values (${b.external_id}, ${b.event_type}, coalesce(${b.dt ?? null}::text::timestamptz, now()),
             ${b.info === undefined ? null : db.json(b.info as never)}, ${b.content_hash})
     on conflict (external_id) do nothing
     returning id`;
@@ -86,7 +88,7 @@ export async function sumBefore(db: Db, key: string, dt: string): Promise<Sums> 
     select coalesce(sum(e.amount) filter (where e.type = 'debit'), 0) as debit,
            coalesce(sum(e.amount) filter (where e.type = 'credit'), 0) as credit
     from accounts.event e join accounts.account a on a.id = e.account_id
-    where a.loc_key = ${key} and e.dt < ${dt}::timestamptz`;
+    where a.loc_key = ${key} and e.dt < ${dt}::text::timestamptz`;
   return row!;
 }
 
@@ -100,12 +102,12 @@ export interface TurnoverRow {
 /** Balance before the window and the movement within it (dt_from inclusive, dt_to exclusive). */
 export async function turnoverSums(db: Db, key: string, from: string, to: string): Promise<TurnoverRow> {
   const [row] = await db<TurnoverRow[]>`
-    select coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt < ${from}::timestamptz), 0) as debit_init,
-           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt < ${from}::timestamptz), 0) as credit_init,
-           coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt >= ${from}::timestamptz), 0) as debit_turnover,
-           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt >= ${from}::timestamptz), 0) as credit_turnover
+    select coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt < ${from}::text::timestamptz), 0) as debit_init,
+           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt < ${from}::text::timestamptz), 0) as credit_init,
+           coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt >= ${from}::text::timestamptz), 0) as debit_turnover,
+           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt >= ${from}::text::timestamptz), 0) as credit_turnover
     from accounts.event e join accounts.account a on a.id = e.account_id
-    where a.loc_key = ${key} and e.dt < ${to}::timestamptz`;
+    where a.loc_key = ${key} and e.dt < ${to}::text::timestamptz`;
   return row!;
 }
 
@@ -125,6 +127,6 @@ export async function listWindowEvents(db: Db, key: string, from: string, to: st
     from accounts.event e
     join accounts.account a on a.id = e.account_id
     join accounts.batch b on b.id = e.batch_id
-    where a.loc_key = ${key} and e.dt >= ${from}::timestamptz and e.dt < ${to}::timestamptz
+    where a.loc_key = ${key} and e.dt >= ${from}::text::timestamptz and e.dt < ${to}::text::timestamptz
     order by e.dt, e.id`;
 }
