@@ -105,6 +105,18 @@ describe('read with a lock', () => {
     expect(after.balances.map((b) => [b.debit, b.credit])).toEqual([['42.42', '42.42'], ['0', '42.42']]);
   });
 
+  it('gives the lock to exactly one of 20 concurrent readers while writers hit the account', async () => {
+    const loc = payoutLoc();
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      s.client.writeBatch({ event_type: 'accrual', external_id: `rl-race-${i}`, events: [{ loc, type: 'credit', amount: '1' }] }));
+    const reads = await Promise.allSettled(Array.from({ length: 20 }, () => s.client.read({ lock: { loc, timeout_s: 30 }, balances: [{ loc }] })));
+    await Promise.all(writes);
+    const won = reads.filter((r) => r.status === 'fulfilled');
+    const lost = reads.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost.every((r) => r.reason instanceof AccountsError && r.reason.kind === 'lock-busy')).toBe(true);
+  });
+
   it('omits lock when none was asked for', async () => {
     const r = await s.client.read({ balances: [{ loc: payoutLoc() }] });
     expect(r.lock).toBeUndefined();
