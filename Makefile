@@ -1,13 +1,16 @@
 # The original system's targets. Configuration comes from PAYOUT_* variables and .env (see .env.example).
 PAYOUT := bin/payout
 
-.PHONY: install start-db migrate run-api run-oebs-emulator test bench
+.PHONY: install start start-db migrate run-api run-request-gate run-oebs-gate run-accounts run-oebs-emulator test bench
 
 node_modules: package-lock.json
 	npm ci
 	@touch node_modules
 
 install: node_modules
+
+start: node_modules
+	$(PAYOUT) start
 
 start-db: node_modules
 	$(PAYOUT) start-db
@@ -17,6 +20,15 @@ migrate: node_modules
 
 run-api: node_modules
 	$(PAYOUT) api
+
+run-request-gate: node_modules
+	$(PAYOUT) req-gate
+
+run-oebs-gate: node_modules
+	$(PAYOUT) oebs-gate
+
+run-accounts: node_modules
+	$(PAYOUT) accounts
 
 run-oebs-emulator: node_modules
 	$(PAYOUT) oebs-emulator

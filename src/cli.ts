@@ -7,8 +7,10 @@ import { createLogger, type Logger } from './log.ts';
 type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promise<void>;
 
 const commands: Record<string, { about: string; run: () => Promise<Command> }> = {
+  accounts: { about: 'stand-in accounts system (ledger); `accounts credit …` credits a payout account', run: async () => (await import('./standins/accounts/main.ts')).runAccounts },
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
+  'req-gate': { about: 'turns payout requests into payouts', run: async () => (await import('./req-gate/main.ts')).runReqGate },
   'oebs-emulator': { about: 'stand-in OEBS/ARD: answers new-payout messages on the status topics', run: async () => (await import('./standins/oebs/main.ts')).runOebsEmulator },
   'start-db': { about: 'start the embedded Postgres, apply migrations, keep it running', run: async () => (await import('./db/commands.ts')).runStartDb },
 };

@@ -25,7 +25,8 @@ export interface Config {
     poolSize: number;
   };
   api: { host: string; port: number; tokens: Map<string, ApiCaller>; bodyLimit: number };
-  accounts: { url: string; port: number; timeoutMs: number };
+  /** url: where payout reaches the accounts system; host/port: where the stand-in listens. */
+  accounts: { url: string; host: string; port: number; timeoutMs: number };
   reqGate: { intervalMs: number; limit: number };
   oebsGate: { intervalMs: number; limit: number };
   topics: {
@@ -240,6 +241,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     accounts: {
       url: r.str('PAYOUT_ACCOUNTS_URL', `http://127.0.0.1:${accountsPort}`),
+      host: r.str('PAYOUT_ACCOUNTS_HOST', '127.0.0.1'),
       port: accountsPort,
       timeoutMs: r.duration('PAYOUT_ACCOUNTS_TIMEOUT', '5s'),
     },

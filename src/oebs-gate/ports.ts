@@ -38,7 +38,7 @@ export interface TopicMessage {
 
 export interface Publisher {
   /** Writes the message in the caller's transaction (outbox): it exists iff the transaction commits. */
-  publish(tx: Tx, msg: TopicMessage): Promise<void>;
+  publish(tx: Tx, msg: TopicMessage): Promise<unknown>;
 }
 
 /** Errors of the edges carry what to do: `retry` (and `lock-busy`) later, or give up (`permanent`). */

@@ -1,11 +1,12 @@
 import type { Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { migrate, payoutMigrations, type MigrationSet } from '../../src/db/migrate.ts';
+import { accountsMigrations } from '../../src/standins/accounts/migrations.ts';
 
 export const TEMPLATE_DB = 'payout_test_template';
 
 /** Every migration set a test may need: payout's own, and the stand-ins'. */
-export const allMigrationSets: MigrationSet[] = [payoutMigrations];
+export const allMigrationSets: MigrationSet[] = [payoutMigrations, accountsMigrations];
 
 export function dbUrl(adminUrl: string, db: string): string {
   const u = new URL(adminUrl);

@@ -1,0 +1,120 @@
+// The typed client of the accounts system, used by req-gate and oebs-gate. Callers get typed
+// results or an AccountsError (see errors.ts); nobody outside this folder sees HTTP.
+//
+// Node's built-in fetch keeps connections alive and reuses them (its global undici pool), so a
+// gate polling every few seconds does not pay a TCP handshake per call. Every call, body
+// included, is bounded by timeoutMs.
+import { AccountsError, accountsError, type AccountsErrorReason, reasonForStatus, transportError } from './errors.ts';
+import type { AccountBalance, Batch, Loc, ReadRequest, ReadResult, WriteBatchRequest, WriteBatchResult } from './types.ts';
+
+export { AccountsError } from './errors.ts';
+export type { AccountsErrorKind, AccountsErrorReason } from './errors.ts';
+export type * from './types.ts';
+
+export interface AccountsClient {
+  /** Every location of the client with this type (req-gate asks for type `payout`). */
+  listAccounts(q: { namespace: string; type: string; client_id: string }): Promise<AccountBalance[]>;
+  /** Balances and detailed turnovers, optionally taking a lock first. */
+  read(req: ReadRequest): Promise<ReadResult>;
+  /** Events and lock operations, all or nothing; idempotent on external_id. */
+  writeBatch(req: WriteBatchRequest): Promise<WriteBatchResult>;
+  /** The batch written under external_id, or undefined when there is none. */
+  getBatch(externalId: string): Promise<Batch | undefined>;
+  lockInit(loc: Loc, timeoutS: number): Promise<{ uid: string }>;
+  lockPing(loc: Loc, uid: string, timeoutS: number): Promise<void>;
+  lockRemove(loc: Loc, uid: string): Promise<void>;
+}
+
+export interface AccountsClientOptions {
+  url: string;
+  timeoutMs: number;
+}
+
+interface CallOptions {
+  accept?: number[];
+  uncoded409?: AccountsErrorReason;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+export function createAccountsClient(opts: AccountsClientOptions): AccountsClient {
+  const base = opts.url.replace(/\/+$/, '');
+
+  /**
+   * accept: non-2xx statuses that are answers, not failures (404 for getBatch).
+   * uncoded409: what a 409 without a known `code` means here (taking a lock: someone holds it).
+   */
+  async function call(op: string, method: 'GET' | 'POST', path: string, payload?: unknown, o: CallOptions = {}): Promise<Answer> {
+    const url = `${base}${path}`;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: payload === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      throw transportError(op, url, err);
+    }
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if ((res.status >= 200 && res.status < 300) || o.accept?.includes(res.status)) {
+      if (body === undefined && res.status < 300) throw accountsError('bad-response', `accounts ${op}: ${res.status} without a JSON body`, res.status);
+      return { status: res.status, body };
+    }
+    const err = (body ?? {}) as { code?: unknown; message?: unknown };
+    const reason = reasonForStatus(res.status, typeof err.code === 'string' ? err.code : undefined, o.uncoded409);
+    const said = typeof err.message === 'string' ? err.message : text.slice(0, 200) || res.statusText;
+    throw accountsError(reason, `accounts ${op}: ${res.status} ${said}`, res.status);
+  }
+
+  const expectObject = (op: string, a: Answer): Record<string, unknown> => {
+    if (typeof a.body !== 'object' || a.body === null) throw accountsError('bad-response', `accounts ${op}: unexpected answer`, a.status);
+    return a.body as Record<string, unknown>;
+  };
+
+  return {
+    async listAccounts(q) {
+      const a = await call('listAccounts', 'GET', `/v1/accounts?${new URLSearchParams(q)}`);
+      if (!Array.isArray(a.body)) throw accountsError('bad-response', 'accounts listAccounts: expected a list', a.status);
+      return a.body as AccountBalance[];
+    },
+    async read(req) {
+      const body = expectObject('read', await call('read', 'POST', '/v1/batch/read', req, { uncoded409: req.lock ? 'lock-busy' : 'conflict' }));
+      return { balances: [], detailed_turnovers: [], ...body } as ReadResult;
+    },
+    async writeBatch(req) {
+      const a = await call('writeBatch', 'POST', '/v1/batch/write', req);
+      const body = expectObject('writeBatch', a);
+      if (typeof body.batch_id !== 'string' && typeof body.batch_id !== 'number') throw accountsError('bad-response', 'accounts writeBatch: no batch_id', a.status);
+      return { batch_id: String(body.batch_id), created: a.status === 201 };
+    },
+    async getBatch(externalId) {
+      const a = await call('getBatch', 'GET', `/v1/batch?${new URLSearchParams({ external_id: externalId })}`, undefined, { accept: [404] });
+      return a.status === 404 ? undefined : (expectObject('getBatch', a) as unknown as Batch);
+    },
+    async lockInit(loc, timeoutS) {
+      const body = expectObject('lockInit', await call('lockInit', 'POST', '/v1/locks/init', { loc, timeout_s: timeoutS }, { uncoded409: 'lock-busy' }));
+      if (typeof body.uid !== 'string') throw accountsError('bad-response', 'accounts lockInit: no uid');
+      return { uid: body.uid };
+    },
+    async lockPing(loc, uid, timeoutS) {
+      await call('lockPing', 'POST', '/v1/locks/ping', { loc, uid, timeout_s: timeoutS });
+    },
+    async lockRemove(loc, uid) {
+      await call('lockRemove', 'POST', '/v1/locks/remove', { loc, uid });
+    },
+  };
+}
+
+export const isAccountsError = (e: unknown): e is AccountsError => e instanceof AccountsError;

@@ -1,0 +1,34 @@
+// Lock leases: init → uid, ping (extend), remove. A lease is state on the account row, judged by
+// the database clock, so an expired lease frees itself without any sweeper.
+import type { Sql, Tx } from '../../db/connect.ts';
+import { LedgerError } from './errors.ts';
+import { locKey, type Loc } from './loc.ts';
+import { createMissingAccounts, extendLock, grantLock, lockAccountRows, releaseLock } from './store/accounts.ts';
+import { inTx } from './tx.ts';
+
+/** Takes the lease inside the caller's transaction (the row stays locked until it commits). */
+export async function takeLock(tx: Tx, loc: Loc, timeoutS: number): Promise<string> {
+  const key = locKey(loc);
+  await createMissingAccounts(tx, [key]);
+  const [row] = await lockAccountRows(tx, [key]);
+  if (row!.lock_live) throw new LedgerError('lock_busy', `the account ${key} is locked by someone else; retry when the lock is removed or expires`);
+  return grantLock(tx, row!.id, timeoutS);
+}
+
+export async function lockInit(sql: Sql, loc: Loc, timeoutS: number): Promise<{ uid: string }> {
+  return { uid: await inTx(sql, (tx) => takeLock(tx, loc, timeoutS)) };
+}
+
+export async function lockPing(sql: Sql, loc: Loc, uid: string, timeoutS: number): Promise<{ uid: string }> {
+  if (!(await extendLock(sql, locKey(loc), uid, timeoutS))) {
+    throw new LedgerError('lock_not_held', `the lock ${uid} on ${locKey(loc)} is not held (expired, removed or taken over)`);
+  }
+  return { uid };
+}
+
+export async function lockRemove(sql: Sql, loc: Loc, uid: string): Promise<Record<string, never>> {
+  if (!(await releaseLock(sql, locKey(loc), uid))) {
+    throw new LedgerError('lock_not_held', `the lock ${uid} on ${locKey(loc)} is not held (removed, or taken over after it expired)`);
+  }
+  return {};
+}

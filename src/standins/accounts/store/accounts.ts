@@ -1,0 +1,110 @@
+// All SQL of accounts.account: rows, running totals and the lock lease. One function per statement.
+import type { Db } from '../../../db/connect.ts';
+import type { LocColumns } from '../loc.ts';
+
+export interface AccountRow extends LocColumns {
+  id: string;
+  loc_key: string;
+  debit: string;
+  credit: string;
+  lock_uid: string | null;
+  /** Whether lock_uid still holds, judged by the database clock at the time of the statement. */
+  lock_live: boolean;
+}
+
+/**
+ * Creates the accounts that do not exist yet, in the order given (callers pass sorted keys).
+ * A concurrent creator of the same key makes this wait for its commit; because everyone inserts
+ * in the same order, that wait can never close a cycle.
+ */
+export async function createMissingAccounts(db: Db, keys: readonly string[]): Promise<void> {
+  await db`
+    insert into accounts.account (loc_key, namespace, type, client_id, contract_id, service_id, currency)
+    select k, j->>0, j->>1, j->>2, j->>3, j->>4, j->>5
+    from unnest(${keys as string[]}::text[]) with ordinality as u(k, ord), lateral (select k::jsonb as j) as p
+    order by ord
+    on conflict (loc_key) do nothing`;
+}
+
+/** Row-locks the accounts in id order (a fixed order: two writers never wait on each other in a ring). */
+export async function lockAccountRows(db: Db, keys: readonly string[]): Promise<AccountRow[]> {
+  return db<AccountRow[]>`
+    select id, loc_key, namespace, type, client_id, contract_id, service_id, currency, debit, credit,
+           lock_uid, coalesce(lock_expires_at > clock_timestamp(), false) as lock_live
+    from accounts.account where loc_key = any(${keys as string[]}::text[])
+    order by id
+    for update`;
+}
+
+export async function findAccounts(db: Db, keys: readonly string[]): Promise<AccountRow[]> {
+  return db<AccountRow[]>`
+    select id, loc_key, namespace, type, client_id, contract_id, service_id, currency, debit, credit,
+           lock_uid, coalesce(lock_expires_at > clock_timestamp(), false) as lock_live
+    from accounts.account where loc_key = any(${keys as string[]}::text[])`;
+}
+
+export interface ClientAccountRow extends LocColumns {
+  debit: string;
+  credit: string;
+  balance: string;
+}
+
+export async function listClientAccounts(db: Db, q: { namespace: string; type: string; client_id: string }): Promise<ClientAccountRow[]> {
+  return db<ClientAccountRow[]>`
+    select namespace, type, client_id, contract_id, service_id, currency, debit, credit, credit - debit as balance
+    from accounts.account
+    where namespace = ${q.namespace} and client_id = ${q.client_id} and type = ${q.type}
+    order by id`;
+}
+
+/** Takes the lease with a fresh uid; the caller has checked (under the row lock) that it is free. */
+export async function grantLock(db: Db, accountId: string, timeoutS: number): Promise<string> {
+  const [row] = await db<{ lock_uid: string }[]>`
+    update accounts.account
+    set lock_uid = gen_random_uuid(), lock_expires_at = clock_timestamp() + make_interval(secs => ${timeoutS})
+    where id = ${accountId}
+    returning lock_uid`;
+  return row!.lock_uid;
+}
+
+/** Extends a live lease held with uid; false when it is not held (expired, taken over, removed). */
+export async function extendLock(db: Db, key: string, uid: string, timeoutS: number): Promise<boolean> {
+  const rows = await db`
+    update accounts.account
+    set lock_expires_at = clock_timestamp() + make_interval(secs => ${timeoutS})
+    where loc_key = ${key} and lock_uid = ${uid}::uuid and lock_expires_at > clock_timestamp()
+    returning id`;
+  return rows.length === 1;
+}
+
+/**
+ * Releases the lease held with uid, live or expired (an expired lease still carrying our uid was
+ * taken by nobody since). False when another uid holds it or none does.
+ */
+export async function releaseLock(db: Db, key: string, uid: string): Promise<boolean> {
+  const rows = await db`
+    update accounts.account set lock_uid = null, lock_expires_at = null
+    where loc_key = ${key} and lock_uid = ${uid}::uuid
+    returning id`;
+  return rows.length === 1;
+}
+
+export async function clearLocks(db: Db, accountIds: readonly string[]): Promise<void> {
+  await db`
+    update accounts.account set lock_uid = null, lock_expires_at = null
+    where id = any(${accountIds as string[]}::int8[])`;
+}
+
+/** Adds one batch's events to the running totals of the (already row-locked) accounts. */
+export async function addBatchToTotals(db: Db, batchId: string): Promise<void> {
+  await db`
+    update accounts.account a
+    set debit = a.debit + s.debit, credit = a.credit + s.credit
+    from (
+      select account_id,
+             coalesce(sum(amount) filter (where type = 'debit'), 0) as debit,
+             coalesce(sum(amount) filter (where type = 'credit'), 0) as credit
+      from accounts.event where batch_id = ${batchId} group by account_id
+    ) s
+    where a.id = s.account_id`;
+}

@@ -1,0 +1,132 @@
+// All SQL of accounts.batch and accounts.event: batches, their events and turnover sums.
+// One function per statement. Sums stay numeric (strings here): money never becomes a JS number.
+// Times go in as `::text::timestamptz`: a parameter typed timestamptz would pass through a JS Date
+// in postgres.js and lose its microseconds, and window bounds must be exact.
+import type { Db } from '../../../db/connect.ts';
+import type { LocColumns } from '../loc.ts';
+
+export interface NewBatch {
+  external_id: string;
+  event_type: string;
+  /** ISO-8601 text, or undefined for "now" (the transaction's start). */
+  dt: string | undefined;
+  info: object | undefined;
+  content_hash: string;
+}
+
+export interface BatchRow {
+  id: string;
+  external_id: string;
+  event_type: string;
+  dt: string;
+  info: Record<string, unknown> | null;
+  content_hash: string;
+}
+
+export interface NewEvent {
+  key: string;
+  type: 'debit' | 'credit';
+  amount: string;
+}
+
+/**
+ * Claims the external_id. Undefined when it is taken: a concurrent claimer makes this wait for
+ * its commit (or rollback, after which this one wins), so one external_id is one batch.
+ */
+export async function insertBatch(db: Db, b: NewBatch): Promise<string | undefined> {
+  const [row] = await db<{ id: string }[]>`
+    insert into accounts.batch (external_id, event_type, dt, info, content_hash)
+    values (${b.external_id}, ${b.event_type}, coalesce(${b.dt ?? null}::text::timestamptz, now()),
+            ${b.info === undefined ? null : db.json(b.info as never)}, ${b.content_hash})
+    on conflict (external_id) do nothing
+    returning id`;
+  return row?.id;
+}
+
+export async function findBatch(db: Db, externalId: string): Promise<BatchRow | undefined> {
+  const [row] = await db<BatchRow[]>`
+    select id, external_id, event_type, accounts.iso_utc(dt) as dt, info, content_hash
+    from accounts.batch where external_id = ${externalId}`;
+  return row;
+}
+
+/** The batch's events, in the order given, on accounts that exist already. */
+export async function insertEvents(db: Db, batchId: string, events: readonly NewEvent[]): Promise<void> {
+  await db`
+    insert into accounts.event (batch_id, account_id, dt, type, amount)
+    select b.id, a.id, b.dt, u.type, u.amount::numeric
+    from unnest(${events.map((e) => e.key)}::text[], ${events.map((e) => e.type)}::text[],
+                ${events.map((e) => e.amount)}::text[]) with ordinality as u(key, type, amount, ord)
+    join accounts.account a on a.loc_key = u.key
+    cross join accounts.batch b
+    where b.id = ${batchId}
+    order by u.ord`;
+}
+
+export interface BatchEventRow extends Omit<LocColumns, 'type'> {
+  /** The account's type (the event's own `type` is debit/credit). */
+  loc_type: string;
+  type: 'debit' | 'credit';
+  amount: string;
+}
+
+export async function listBatchEvents(db: Db, batchId: string): Promise<BatchEventRow[]> {
+  return db<BatchEventRow[]>`
+    select a.namespace, a.type as loc_type, a.client_id, a.contract_id, a.service_id, a.currency, e.type, e.amount
+    from accounts.event e join accounts.account a on a.id = e.account_id
+    where e.batch_id = ${batchId} order by e.id`;
+}
+
+export interface Sums {
+  debit: string;
+  credit: string;
+}
+
+/** Totals of the events strictly before dt: the balance "as of" the instant dt. */
+export async function sumBefore(db: Db, key: string, dt: string): Promise<Sums> {
+  const [row] = await db<Sums[]>`
+    select coalesce(sum(e.amount) filter (where e.type = 'debit'), 0) as debit,
+           coalesce(sum(e.amount) filter (where e.type = 'credit'), 0) as credit
+    from accounts.event e join accounts.account a on a.id = e.account_id
+    where a.loc_key = ${key} and e.dt < ${dt}::text::timestamptz`;
+  return row!;
+}
+
+export interface TurnoverRow {
+  debit_init: string;
+  credit_init: string;
+  debit_turnover: string;
+  credit_turnover: string;
+}
+
+/** Balance before the window and the movement within it (dt_from inclusive, dt_to exclusive). */
+export async function turnoverSums(db: Db, key: string, from: string, to: string): Promise<TurnoverRow> {
+  const [row] = await db<TurnoverRow[]>`
+    select coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt < ${from}::text::timestamptz), 0) as debit_init,
+           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt < ${from}::text::timestamptz), 0) as credit_init,
+           coalesce(sum(e.amount) filter (where e.type = 'debit' and e.dt >= ${from}::text::timestamptz), 0) as debit_turnover,
+           coalesce(sum(e.amount) filter (where e.type = 'credit' and e.dt >= ${from}::text::timestamptz), 0) as credit_turnover
+    from accounts.event e join accounts.account a on a.id = e.account_id
+    where a.loc_key = ${key} and e.dt < ${to}::text::timestamptz`;
+  return row!;
+}
+
+export interface WindowEventRow {
+  batch_id: string;
+  external_id: string;
+  event_type: string;
+  dt: string;
+  type: 'debit' | 'credit';
+  amount: string;
+  info: Record<string, unknown> | null;
+}
+
+export async function listWindowEvents(db: Db, key: string, from: string, to: string): Promise<WindowEventRow[]> {
+  return db<WindowEventRow[]>`
+    select b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
+    from accounts.event e
+    join accounts.account a on a.id = e.account_id
+    join accounts.batch b on b.id = e.batch_id
+    where a.loc_key = ${key} and e.dt >= ${from}::text::timestamptz and e.dt < ${to}::text::timestamptz
+    order by e.dt, e.id`;
+}

@@ -1,0 +1,84 @@
+// POST /v1/batch/write: events and lock operations, all or nothing, idempotent on external_id.
+import { createHash } from 'node:crypto';
+import type { Sql, Tx } from '../../db/connect.ts';
+import { canon } from '../../domain/money.ts';
+import { LedgerError } from './errors.ts';
+import { locKey, sortedKeys } from './loc.ts';
+import type { WriteBody } from './schemas.ts';
+import { addBatchToTotals, clearLocks, createMissingAccounts, lockAccountRows, type AccountRow } from './store/accounts.ts';
+import { findBatch, insertBatch, insertEvents } from './store/batches.ts';
+import { inTx } from './tx.ts';
+
+export interface WriteResult {
+  batch_id: string;
+  /** False for a repeat of an external_id with the same content: nothing was written. */
+  created: boolean;
+}
+
+/** JSON with object keys sorted, so equal content always hashes equal. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * What makes two writes "the same batch": event_type, dt as sent, info and the events (amounts
+ * canonical, so "100.50" equals "100.5"). Lock operations are not content: a sender retrying after
+ * a crash holds a new lock uid, and its retry must still be recognised as the same batch.
+ */
+export function contentHash(b: WriteBody): string {
+  const content = {
+    event_type: b.event_type,
+    dt: b.dt ?? null,
+    info: b.info ?? null,
+    events: b.events.map((e) => [locKey(e.loc), e.type, canon(e.amount)]),
+  };
+  return createHash('sha256').update(stableJson(content)).digest('hex');
+}
+
+/** Every lock operation needs a live lease held with its uid; otherwise the whole batch is refused. */
+function checkLocks(locks: WriteBody['locks'], byKey: Map<string, AccountRow>) {
+  for (const [i, l] of (locks ?? []).entries()) {
+    const row = byKey.get(locKey(l.loc))!;
+    if (row.lock_uid !== l.uid || !row.lock_live) {
+      const why = row.lock_uid === l.uid ? 'has expired' : row.lock_live ? 'is held by another uid' : 'is not held';
+      throw new LedgerError('lock_not_held', `locks.${i}: the lock ${l.uid} on ${locKey(l.loc)} ${why}; nothing was written`);
+    }
+  }
+}
+
+async function replay(tx: Tx, externalId: string, hash: string): Promise<WriteResult> {
+  const first = await findBatch(tx, externalId);
+  // Only a committed batch makes the insert skip, so it is visible to this newer statement.
+  if (!first) throw new Error(`batch ${externalId} vanished between claim and read`);
+  if (first.content_hash !== hash) {
+    throw new LedgerError('external_id_conflict', `external_id "${externalId}" was already used for a different batch (${first.id})`);
+  }
+  return { batch_id: first.id, created: false };
+}
+
+export async function writeBatch(sql: Sql, body: WriteBody): Promise<WriteResult> {
+  const hash = contentHash(body);
+  return inTx(sql, async (tx) => {
+    // The claim comes first: a repeat stops here, before any lock check (its locks may be long gone).
+    const batchId = await insertBatch(tx, { external_id: body.external_id, event_type: body.event_type, dt: body.dt, info: body.info, content_hash: hash });
+    if (batchId === undefined) return replay(tx, body.external_id, hash);
+
+    const locks = body.locks ?? [];
+    const keys = sortedKeys([...body.events.map((e) => e.loc), ...locks.map((l) => l.loc)]);
+    await createMissingAccounts(tx, keys);
+    const rows = await lockAccountRows(tx, keys);
+    const byKey = new Map(rows.map((r) => [r.loc_key, r]));
+    checkLocks(locks, byKey);
+
+    await insertEvents(tx, batchId, body.events.map((e) => ({ key: locKey(e.loc), type: e.type, amount: e.amount })));
+    await addBatchToTotals(tx, batchId);
+    const removed = locks.filter((l) => l.mode === 'remove').map((l) => byKey.get(locKey(l.loc))!.id);
+    if (removed.length) await clearLocks(tx, removed);
+    return { batch_id: batchId, created: true };
+  });
+}

@@ -1,0 +1,197 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAccountsClient, type AccountsClient } from '../src/accounts/client.ts';
+import { connect, type Sql } from '../src/db/connect.ts';
+import { sub } from '../src/domain/money.ts';
+import { setFailpoints } from '../src/failpoints.ts';
+import { createLogger } from '../src/log.ts';
+import { senderLedger } from '../src/oebs-gate/ledger.ts';
+import { Sender } from '../src/oebs-gate/sender.ts';
+import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
+import { createTopics } from '../src/topics/index.ts';
+import { topicsFor } from '../src/topics/paths.ts';
+import type { Topics } from '../src/topics/types.ts';
+import { startStandin, type Standin } from './accounts/support.ts';
+import { testConfig } from './support/config.ts';
+import { credit, faultyAccounts } from './gates-support.ts';
+
+const log = createLogger('test', 'silent');
+let s: Standin;
+let topics: Topics;
+beforeAll(async () => {
+  s = await startStandin();
+  topics = await createTopics(testConfig(), s.db.sql);
+});
+
+let seq = 0;
+const uniqueClient = () => String(200_000 + process.pid * 10 + ++seq * 1000);
+const acc = (client: string, over: Record<string, string> = {}) =>
+  ({ namespace: 'taxi', client_id: client, contract_id: '7', service_id: '124', currency: 'RUB', ...over });
+
+function sender(env: Record<string, string> = {}, opts: { sql?: Sql; accountsUrl?: string } = {}) {
+  const config = testConfig({ PAYOUT_SENDER_LIMIT: '100', ...env });
+  return new Sender({
+    config,
+    sql: opts.sql ?? s.db.sql,
+    ledger: senderLedger(createAccountsClient({ url: opts.accountsUrl ?? s.url, timeoutMs: 10_000 })),
+    publisher: topics,
+    newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout,
+    log,
+  });
+}
+
+/** A by-client payout as req-gate makes it (amount = the balance req-gate saw). */
+async function byClientPayout(client: string, amount: string, over: Record<string, string> = {}) {
+  const a = acc(client, over);
+  const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`r-${client}-${++seq}`}, ${client}, ${a.namespace}, 'done') returning id`;
+  await insertRequestPayouts(s.db.sql, [{ external_id: `p-${seq}`, request_id: req!.id, ...a, amount, cpf_only: false, approve_req: false }]);
+  return (await s.db.sql`select id from t_payout where request_id = ${req!.id}`)[0]!.id as string;
+}
+
+const payout = async (id: string) =>
+  (await s.db.sql`select status, amount::text, amount_oebs::text, dry_run, error from t_payout where id = ${id}`)[0];
+const messages = async (id: string) =>
+  s.db.sql<{ topic: string; payload: Record<string, unknown> }[]>`select topic, payload from topic_message where msg_id = ${id} and topic like '%new-payout%'`;
+const balances = async (client: AccountsClient, c: string, over: Record<string, string> = {}) => {
+  const res = await client.read({ balances: [{ loc: { ...acc(c, over), type: 'payout' } }, { loc: { ...acc(c, over), type: 'payout_sent' } }] });
+  return res.balances.map((b) => sub(b.credit, b.debit));
+};
+
+describe('sender decisions, end to end through the ledger', () => {
+  it('reserves the balance found now, stores CPFs, publishes the payout and makes it pending', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '100.005', { cpf: [{ external_id: 'R-1', amount: '100.005', operation_type: 'INSERT_NETTING' }] });
+    const id = await byClientPayout(c, '50');
+    await credit(s.client, acc(c), '10'); // grew since req-gate
+    expect(await sender().runOnce()).toMatchObject({ count: 1 });
+    expect(await payout(id)).toEqual({ status: 'pending', amount: '110.005000', amount_oebs: '110.01', dry_run: false, error: null });
+    expect(await balances(s.client, c)).toEqual(['0', '110.005']);
+    const [msg] = await messages(id);
+    expect(msg!.topic).toBe('/billing-payout/dev/oebs/new-payout');
+    expect(msg!.payload).toMatchObject({
+      message_id: id, amount: '110.01', billing_client_id: c, billing_contract_id: '7', service_id: '124',
+      partner_currency: 'RUB', transaction_type: 'PAYMENT', paysys_type_cc: 'payout', namespace: 'taxi',
+    });
+    expect(await s.db.sql`select external_id, amount::text, status from t_cpf where payout_id = ${id}`)
+      .toEqual([{ external_id: 'R-1', amount: '100.005000', status: 'new' }]);
+  });
+
+  it('pays a covered fixed amount and rejects one the balance does not cover', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '30');
+    const ok = await insertFixedPayout(s.db.sql, { external_id: `f-${c}-1`, ...acc(c), amount: '20', approve_req: false });
+    const tooMuch = await insertFixedPayout(s.db.sql, { external_id: `f-${c}-2`, ...acc(c), amount: '20', approve_req: false });
+    await sender().runOnce();
+    expect(await payout(ok!)).toMatchObject({ status: 'pending', amount: '20.000000' });
+    expect(await payout(tooMuch!)).toMatchObject({ status: 'rejected', error: 'balance 10 does not cover the payout amount 20.000000' });
+    expect(await balances(s.client, c)).toEqual(['10', '20']);
+    expect(await messages(tooMuch!)).toEqual([]);
+  });
+
+  it('rejects a negative balance and finishes a zero one as done, neither sent', async () => {
+    const [neg, zero] = [uniqueClient(), uniqueClient()];
+    await s.client.writeBatch({ event_type: 'charge', external_id: `neg-${neg}`, events: [{ loc: { ...acc(neg), type: 'payout' }, type: 'debit', amount: '3' }] });
+    const ids = { neg: await byClientPayout(neg, '1'), zero: await byClientPayout(zero, '1') };
+    await sender().runOnce();
+    expect(await payout(ids.neg)).toMatchObject({ status: 'rejected', error: expect.stringContaining('negative balance') });
+    expect(await payout(ids.zero)).toMatchObject({ status: 'done', amount: '0.000000' });
+    expect([...(await messages(ids.neg)), ...(await messages(ids.zero))]).toEqual([]);
+  });
+
+  it('routes dry-run money to the -dry topic and rejects accruals that disagree', async () => {
+    const [dry, mixed] = [uniqueClient(), uniqueClient()];
+    await credit(s.client, acc(dry), '5', { dry_run: true });
+    await credit(s.client, acc(mixed), '5', { dry_run: true });
+    await credit(s.client, acc(mixed), '5');
+    const ids = { dry: await byClientPayout(dry, '5'), mixed: await byClientPayout(mixed, '10') };
+    await sender().runOnce();
+    expect(await payout(ids.dry)).toMatchObject({ status: 'pending', dry_run: true });
+    expect((await messages(ids.dry))[0]!.topic).toBe('/billing-payout/dev/oebs/new-payout-dry');
+    expect(await payout(ids.mixed)).toMatchObject({ status: 'rejected', error: expect.stringContaining('dry_run') });
+    expect(await balances(s.client, mixed)).toEqual(['10', '0']);
+  });
+
+  it('sends real money only to clients allowed in a restricted namespace', async () => {
+    const [allowed, other] = [uniqueClient(), uniqueClient()];
+    for (const c of [allowed, other]) await credit(s.client, acc(c), '5');
+    const ids = { allowed: await byClientPayout(allowed, '5'), other: await byClientPayout(other, '5') };
+    await sender({ PAYOUT_ALLOWED_NS: JSON.stringify({ taxi: [allowed] }) }).runOnce();
+    expect(await payout(ids.allowed)).toMatchObject({ status: 'pending' });
+    expect(await payout(ids.other)).toMatchObject({ status: 'rejected', error: expect.stringContaining('not allowed') });
+  });
+
+  it('skips payouts waiting for approval', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '5');
+    const id = await insertFixedPayout(s.db.sql, { external_id: `appr-${c}`, ...acc(c), amount: '5', approve_req: true });
+    await sender().runOnce();
+    expect(await payout(id!)).toMatchObject({ status: 'new' });
+  });
+});
+
+describe('sender crash safety', () => {
+  it('a crash between reservation and commit: the retry uses the reservation, never reserves twice', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '42');
+    const id = await byClientPayout(c, '42');
+    setFailpoints(['sender.after-reserve'], 'throw');
+    try {
+      await sender().runOnce();
+    } finally {
+      setFailpoints([]);
+    }
+    expect(await payout(id)).toMatchObject({ status: 'new' });
+    expect(await balances(s.client, c)).toEqual(['0', '42']); // the ledger has the reservation
+    await credit(s.client, acc(c), '8'); // new money arrives before the retry
+    await sender().runOnce();
+    expect(await payout(id)).toMatchObject({ status: 'pending', amount: '42.000000' });
+    expect(await balances(s.client, c)).toEqual(['8', '42']);
+    expect(await messages(id)).toHaveLength(1);
+  });
+
+  it('an accounts failure before the reservation leaves the payout new, the account unlocked, the rest going on', async () => {
+    const [failing, fine] = [uniqueClient(), uniqueClient()];
+    for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
+    const ids = { failing: await byClientPayout(failing, '5'), fine: await byClientPayout(fine, '5') };
+    // The ledger refuses the reservation write of one client with a 503, after its lock was taken.
+    const url = await faultyAccounts(s.url, ({ path, clientId }) => (path === '/v1/batch/write' && clientId === failing ? 503 : undefined));
+    await sender({}, { accountsUrl: url }).runOnce();
+    expect(await payout(ids.failing)).toMatchObject({ status: 'new' });
+    expect(await payout(ids.fine)).toMatchObject({ status: 'pending' });
+    // The lock was released: a new lock can be taken at once.
+    const lock = await s.client.lockInit({ ...acc(failing), type: 'payout' }, 5);
+    await s.client.lockRemove({ ...acc(failing), type: 'payout' }, lock.uid);
+    await sender().runOnce();
+    expect(await payout(ids.failing)).toMatchObject({ status: 'pending', amount: '5.000000' });
+  });
+
+  it('three replicas on 2,000 payouts: each reserved once and published once, payout_sent = the sum of the payouts', async () => {
+    await s.db.sql`update t_payout set approve_req = true where status = 'new'`;
+    const clients = Array.from({ length: 400 }, () => uniqueClient());
+    for (const c of clients) for (const contract of ['1', '2', '3', '4', '5']) await credit(s.client, acc(c, { contract_id: contract }), '1.25');
+    const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`bulk-${seq}`}, 1, 'taxi', 'done') returning id`;
+    const rows = clients.flatMap((c) => ['1', '2', '3', '4', '5'].map((contract) => ({
+      external_id: `bulk-${c}-${contract}`, request_id: req!.id, ...acc(c, { contract_id: contract }), amount: '1.25', cpf_only: false, approve_req: false,
+    })));
+    await insertRequestPayouts(s.db.sql, rows);
+    const replicas = Array.from({ length: 3 }, () => connect(s.db.url, { max: 4 }));
+    const drain = async (sql: Sql) => {
+      const one = sender({ PAYOUT_SENDER_LIMIT: '50' }, { sql });
+      while ((await one.runOnce()).count > 0);
+    };
+    await Promise.all(replicas.map(drain));
+    await Promise.all(replicas.map((r) => r.end()));
+    const [summary] = await s.db.sql`
+      select count(*) filter (where status = 'pending')::int as pending, count(*)::int as total, sum(amount)::text as sum
+      from t_payout where request_id = ${req!.id}`;
+    expect(summary).toEqual({ pending: 2000, total: 2000, sum: '2500.000000' });
+    const [published] = await s.db.sql`
+      select count(*)::int as n, count(distinct msg_id)::int as distinct_ids from topic_message m
+      join t_payout p on p.id::text = m.msg_id where p.request_id = ${req!.id}`;
+    expect(published).toEqual({ n: 2000, distinct_ids: 2000 });
+    const [ledger] = await s.db.sql`
+      select count(*)::int as reservations from accounts.batch where external_id like 'payout/%/reserve'
+      and external_id = any(select 'payout/' || id || '/reserve' from t_payout where request_id = ${req!.id})`;
+    expect(ledger).toEqual({ reservations: 2000 });
+    for (const c of clients.slice(0, 20)) expect(await balances(s.client, c, { contract_id: '3' })).toEqual(['0', '1.25']);
+  });
+});
