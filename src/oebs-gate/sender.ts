@@ -62,7 +62,17 @@ export class Sender {
     const started = performance.now();
     const outcomes = await sql.begin(async (tx) => {
       const payouts = await claimSendablePayouts(tx, config.oebsGate.limit);
-      const outcomes = await mapLimit(payouts, this.deps.concurrency ?? 16, (p) => this.reserveOne(p));
+      // Payouts of one account take turns (they need the same ledger lock); accounts go in parallel.
+      const byAccount = new Map<string, SendablePayout[]>();
+      for (const p of payouts) {
+        const key = JSON.stringify(accountOf(p));
+        byAccount.set(key, [...(byAccount.get(key) ?? []), p]);
+      }
+      const outcomes = (await mapLimit([...byAccount.values()], this.deps.concurrency ?? 16, async (group) => {
+        const done: Outcome[] = [];
+        for (const p of group) done.push(await this.reserveOne(p));
+        return done;
+      })).flat();
       for (const o of outcomes) await this.store(tx, o);
       failpoint('sender.before-commit');
       return outcomes;
