@@ -38,21 +38,25 @@ async function readTurnovers(tx: Tx, items: NonNullable<ReadBody['detailed_turno
 }
 
 /**
- * The lock (when asked) is taken first, in the same transaction: the account row stays locked
- * while the rest is read, and repeatable read makes every part of the answer one snapshot.
+ * With a lock: it is taken first, in the same read-committed transaction, and its account row
+ * stays row-locked until the answer is read, so nothing about that account can change in between
+ * (writers row-lock it too). Taking a row lock under repeatable read would instead fail with a
+ * serialization error whenever a writer committed to the account after the snapshot.
+ * Without a lock: plain selects under repeatable read, one snapshot for the whole answer.
  */
 export async function read(sql: Sql, body: ReadBody) {
   for (const [i, t] of (body.detailed_turnovers ?? []).entries()) {
     if (Date.parse(t.dt_from) > Date.parse(t.dt_to)) throw new LedgerError('bad_request', `detailed_turnovers.${i}: dt_from is after dt_to`);
   }
+  const lock = body.lock;
   return inTx(sql, async (tx) => {
-    const uid = body.lock ? await takeLock(tx, body.lock.loc, body.lock.timeout_s) : undefined;
+    const uid = lock ? await takeLock(tx, lock.loc, lock.timeout_s) : undefined;
     return {
       balances: await readBalances(tx, body.balances ?? []),
       detailed_turnovers: await readTurnovers(tx, body.detailed_turnovers ?? []),
       ...(uid === undefined ? {} : { lock: { uid } }),
     };
-  }, 'repeatable read');
+  }, lock ? undefined : 'repeatable read');
 }
 
 export async function listAccounts(sql: Sql, q: { namespace: string; type: string; client_id: string }) {
