@@ -1,0 +1,101 @@
+// npm run bench:gates — req-gate requests/s and sender payouts/s with 1 and 2 replica processes,
+// against the accounts stand-in (its own process) on a durable Postgres, and in the same run the
+// ceiling: a bare claim-and-update loop on the same table with no accounts calls.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createAccountsClient } from '../src/accounts/client.ts';
+import { connect, type Sql } from '../src/db/connect.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { accountsMigrations } from '../src/standins/accounts/migrations.ts';
+import { insertRequestPayouts } from '../src/store/payouts.ts';
+import { insertRequests } from '../src/store/requests.ts';
+import { mapLimit } from '../src/worker/concurrency.ts';
+import { ROOT, benchPostgres, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
+
+const N = Number(process.env.BENCH_ITEMS ?? 2000);
+const LIMIT = process.env.BENCH_BATCH ?? '500';
+let round = 0;
+
+async function creditAccounts(url: string, clients: string[]) {
+  const client = createAccountsClient({ url, timeoutMs: 30_000 });
+  await mapLimit(clients, 32, (c) => client.writeBatch({
+    event_type: 'accrual', external_id: randomUUID(),
+    events: [{ loc: { namespace: 'taxi', type: 'payout', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB' }, type: 'credit', amount: '10.5' }],
+  }));
+}
+
+const clientsOf = () => Array.from({ length: N }, (_, i) => String(++round * 1_000_000 + i + 1));
+
+async function untilNoneLeft(sql: Sql, table: 't_request' | 't_payout', env: Record<string, string>, replicas: number, kind: string) {
+  const started = performance.now();
+  const children = Array.from({ length: replicas }, () => spawnNode('bench/gate-worker.ts', [kind], env));
+  await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
+  const seconds = (performance.now() - started) / 1000;
+  const [left] = await sql.unsafe(`select count(*)::int as n from ${table} where status = 'new' and not ${table === 't_payout' ? 'approve_req' : 'false'}`);
+  if (left!.n !== 0) throw new Error(`${left!.n} rows of ${table} still new after ${kind}`);
+  return N / seconds;
+}
+
+/** The ceiling: claim a batch with SKIP LOCKED and update it, nothing else, until none is left. */
+async function bareClaimLoop(sql: Sql, table: 't_request' | 't_payout', status: string) {
+  const started = performance.now();
+  for (;;) {
+    const rows = await sql.begin((tx) => tx.unsafe(`
+      with c as (select id from ${table} where status = 'new' order by id limit ${LIMIT} for update skip locked)
+      update ${table} t set status = '${status}', updated_at = now() from c where t.id = c.id returning t.id`));
+    if (rows.length === 0) break;
+  }
+  return N / ((performance.now() - started) / 1000);
+}
+
+async function main() {
+  const pg = await benchPostgres();
+  const sql = connect(pg.url, { max: 4 });
+  await migrate(sql);
+  await migrate(sql, accountsMigrations);
+  const accountsPort = await freePort();
+  const accountsUrl = `http://127.0.0.1:${accountsPort}`;
+  const env = { PAYOUT_DB_URL: pg.url, PAYOUT_ACCOUNTS_URL: accountsUrl, PAYOUT_ACCOUNTS_PORT: String(accountsPort), PAYOUT_LOG_LEVEL: 'warn', PAYOUT_REQUEST_LIMIT: LIMIT, PAYOUT_SENDER_LIMIT: LIMIT, PAYOUT_DB_POOL: '20' };
+  const accounts = spawnNode('src/cli.ts', ['accounts'], env);
+  const results: [string, number][] = [];
+  try {
+    await waitForHttp(`${accountsUrl}/ping`);
+    for (const replicas of [1, 2]) {
+      const clients = clientsOf();
+      await creditAccounts(accountsUrl, clients);
+      for (let i = 0; i < N; i += 1000) {
+        await insertRequests(sql, clients.slice(i, i + 1000).map((c) => ({ external_id: `bench-${c}`, client_id: c, namespace: 'taxi', cpf_only: false })));
+      }
+      results.push([`req-gate, ${replicas} replica(s), requests/s`, await untilNoneLeft(sql, 't_request', env, replicas, 'req-gate')]);
+      results.push([`sender, ${replicas} replica(s), payouts/s`, await untilNoneLeft(sql, 't_payout', env, replicas, 'sender')]);
+    }
+    const clients = clientsOf();
+    await insertRequests(sql, clients.map((c) => ({ external_id: `bare-${c}`, client_id: c, namespace: 'taxi', cpf_only: false })));
+    results.push(['ceiling: bare claim-and-update of t_request, rows/s', await bareClaimLoop(sql, 't_request', 'done')]);
+    const [req] = await sql`select id from t_request limit 1`;
+    await insertRequestPayouts(sql, clients.map((c) => ({ external_id: `bare-${c}`, request_id: req!.id, namespace: 'taxi', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB', amount: '1', cpf_only: false, approve_req: false })));
+    results.push(['ceiling: bare claim-and-update of t_payout, rows/s', await bareClaimLoop(sql, 't_payout', 'pending')]);
+  } finally {
+    await stopChild(accounts);
+    await sql.end();
+    await pg.cleanup();
+  }
+  const ceilingReq = results.find(([n]) => n.includes('t_request'))![1];
+  const ceilingPay = results.find(([n]) => n.includes('t_payout'))![1];
+  const table = [
+    `gates benchmark: ${N} items per run, batch ${LIMIT}, accounts stand-in as its own process, durable Postgres`,
+    '',
+    '| measure | per second | vs bare claim loop |',
+    '|---|---|---|',
+    ...results.map(([name, rate]) => {
+      const ceiling = name.startsWith('req-gate') ? ceilingReq : name.startsWith('sender') ? ceilingPay : rate;
+      return `| ${name} | ${Math.round(rate)} | ${((rate / ceiling) * 100).toFixed(1)}% |`;
+    }),
+  ].join('\n');
+  console.log(table);
+  mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(path.join(ROOT, 'bench/results/gates.md'), `${table}\n`);
+}
+
+await main();
