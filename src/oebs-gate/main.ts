@@ -1,0 +1,42 @@
+// The oebs-gate process: the sender loop (reserve, publish), the topics relay (NATS backend) and
+// the status receiver, sharing one pool.
+import { createAccountsClient } from '../accounts/client.ts';
+import type { Config } from '../config.ts';
+import { openDatabase } from '../db/database.ts';
+import { migrate } from '../db/migrate.ts';
+import type { Logger } from '../log.ts';
+import { onShutdown } from '../process.ts';
+import { createTopics } from '../topics/index.ts';
+import { topicsFor } from '../topics/paths.ts';
+import { PollLoop } from '../worker/loop.ts';
+import { createWorkerRegistry, serveMetrics } from '../worker/metrics.ts';
+import { senderLedger } from './ledger.ts';
+import { Sender } from './sender.ts';
+
+export async function runOebsGate(config: Readonly<Config>, log: Logger) {
+  const db = await openDatabase(config, log, 'payout-oebs-gate');
+  await migrate(db.sql);
+  const registry = createWorkerRegistry('oebs-gate');
+  const accounts = createAccountsClient({ url: config.accounts.url, timeoutMs: config.accounts.timeoutMs });
+  const topics = await createTopics(config, db.sql, (err) => log.error({ err }, 'topics'));
+  const sender = new Sender({
+    config, sql: db.sql, ledger: senderLedger(accounts), publisher: topics,
+    newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log, registry,
+  });
+  // A full batch means more may be waiting: go again at once; otherwise wait for the interval.
+  const senderLoop = new PollLoop(async () => ((await sender.runOnce()).full ? 1 : 0), {
+    idleMs: config.oebsGate.intervalMs,
+    maxBackoffMs: config.oebsGate.intervalMs,
+    onError: (err) => log.error({ err }, 'sender run failed'),
+  });
+  senderLoop.start();
+  topics.relay.start();
+  const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort) : undefined;
+  log.info({ intervalMs: config.oebsGate.intervalMs, limit: config.oebsGate.limit, topics: config.topics.backend }, 'oebs-gate running');
+  onShutdown(log, async () => {
+    await senderLoop.stop();
+    await topics.close();
+    metrics?.close();
+    await db.close();
+  });
+}
