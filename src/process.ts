@@ -16,4 +16,6 @@ export function onShutdown(log: Logger, stop: () => Promise<void>) {
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  // Started by the supervisor (`payout start`): stop when it goes away, however it went.
+  if (process.send) process.on('disconnect', () => handler('supervisor gone'));
 }

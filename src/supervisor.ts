@@ -2,7 +2,6 @@
 // uses PAYOUT_DB_URL), applies migrations, then runs every component as its own OS process, as
 // in production, restarting one that dies. Ctrl-C stops them all, then Postgres.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config.ts';
@@ -50,14 +49,21 @@ export async function runSupervisor(config: Readonly<Config>, log: Logger, args:
   let token = [...config.api.tokens.keys()][0];
   const env: Record<string, string> = { ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), PAYOUT_DB_URL: url };
   if (!token) {
-    token = `dev-${randomBytes(12).toString('hex')}`;
+    // A local run with no tokens configured gets a fixed one, so the README's curl lines work.
+    // The api listens on 127.0.0.1 unless told otherwise; production sets PAYOUT_API_TOKENS.
+    token = 'dev-token';
     env.PAYOUT_API_TOKENS = JSON.stringify({ [token]: { name: 'dev', namespaces: ['*'] } });
   }
 
   const components: Component[] = componentNames.map((name) => ({ name, args: [name], restarts: 0 }));
   let stopping = false;
   const start = (c: Component) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...c.args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...c.args], {
+      env,
+      // The IPC channel is a lifeline: a child whose supervisor dies (even by SIGKILL) sees it
+      // close and stops itself, instead of holding the ports for the next start.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     c.child = child;
     child.on('exit', (code, signal) => {
       if (stopping) return;

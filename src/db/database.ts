@@ -22,6 +22,7 @@ export async function resolveDbUrl(
     port: config.db.embeddedPort,
     leftover,
     log: (line) => log.debug({ postgres: line }),
+    notice: (line) => log.warn(line),
   });
   log.info({ port: config.db.embeddedPort, cluster: embedded.clusterDir, owned: embedded.owned }, embedded.owned ? 'embedded Postgres started' : 'embedded Postgres reused');
   return { url: embedded.url, embedded: embedded.owned ? embedded : undefined };

@@ -148,22 +148,26 @@ export interface EmbeddedOptions {
   leftover?: 'reuse' | 'restart';
   /** Extra server settings, e.g. `-c fsync=off` for throwaway test clusters. */
   postgresFlags?: string[];
+  /** Server output (verbose). */
   log?: (line: string) => void;
+  /** What this module itself did that a person should know (reuse, leftover stopped, chmod). */
+  notice?: (line: string) => void;
 }
 
 export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServer> {
   const clusterDir = path.join(path.resolve(opts.dataDir), 'pg');
   const log = opts.log ?? (() => {});
+  const notice = opts.notice ?? log;
   const base = { url: urlFor(opts.port, EMBEDDED_DB), adminUrl: urlFor(opts.port, 'postgres'), clusterDir };
 
   const leftoverPid = pidOfRunningServer(clusterDir);
   if (leftoverPid !== undefined) {
     if ((opts.leftover ?? 'reuse') === 'reuse' || !isOrphaned(leftoverPid)) {
-      log(`reusing the embedded Postgres already running on port ${opts.port} (pid ${leftoverPid}, ${clusterDir})`);
+      notice(`reusing the embedded Postgres already running on port ${opts.port} (pid ${leftoverPid}, ${clusterDir})`);
       await ensureDatabase(base.adminUrl, EMBEDDED_DB);
       return { ...base, owned: false, stop: async () => {} };
     }
-    log(`stopping an embedded Postgres left running by an earlier run (pid ${leftoverPid})`);
+    notice(`stopping an embedded Postgres left running by an earlier run (pid ${leftoverPid})`);
     await stopLeftover(clusterDir);
   }
   if (!(await portIsFree(opts.port))) {
@@ -187,12 +191,12 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     onError: (m) => log(String(m instanceof Error ? m.message : m).trimEnd()),
   });
   mkdirSync(clusterDir, { recursive: true });
-  if (isRoot()) letPostgresUserReach(await binariesDir(), log);
-  letPostgresUserReach(opts.dataDir, log);
+  if (isRoot()) letPostgresUserReach(await binariesDir(), notice);
+  letPostgresUserReach(opts.dataDir, notice);
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     // mkdir honours the umask; the server insists on 0700 for its own folder.
     chmodSync(clusterDir, 0o700);
-    log(`creating the embedded Postgres cluster in ${clusterDir}`);
+    notice(`creating the embedded Postgres cluster in ${clusterDir}`);
     await pg.initialise();
   } else if (isRoot()) {
     const { uid } = statSync(clusterDir);
