@@ -51,7 +51,7 @@ async function main() {
     }
     throw e;
   }
-  setFailpoints(config.failpoints);
+  setFailpoints(config.failpoints, 'kill', config.failpointsOnceDir);
   const log = createLogger(name, config.logLevel);
   try {
     await (await command.run())(config, log, args);

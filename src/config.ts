@@ -41,6 +41,8 @@ export interface Config {
   allowedNs: Map<string, Set<string>>;
   /** Named crash points for tests (see src/failpoints.ts). */
   failpoints: string[];
+  /** Set: each failpoint fires once across restarts (marker files in this folder). */
+  failpointsOnceDir: string | undefined;
   /** Where a worker process serves /metrics; 0 = not served. */
   metricsPort: number;
   /** OEBS stand-in: client id → its behaviour; a client absent is accepted. */
@@ -255,6 +257,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     approveRequired: readApproveRequired(r, namespaces),
     allowedNs: readAllowedNs(r),
     failpoints: r.str('PAYOUT_FAILPOINTS', '').split(',').map((s) => s.trim()).filter(Boolean),
+    failpointsOnceDir: r.optional('PAYOUT_FAILPOINTS_ONCE_DIR'),
     metricsPort: r.int('PAYOUT_METRICS_PORT', 0, 0, 65535),
     oebsEmulator: { byClient: readOebsEmulator(r) },
   };

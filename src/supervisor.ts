@@ -41,7 +41,7 @@ interface Component {
 }
 
 export async function runSupervisor(config: Readonly<Config>, log: Logger, args: string[], componentNames: string[]) {
-  claimPidFile(config.db.dataDir);
+  if (!config.db.url) claimPidFile(config.db.dataDir);
   // A Postgres still running on our data folder with no live supervisor is a leftover of a
   // killed run: stop it and start our own, so that Ctrl-C stops it again.
   const { url, embedded } = await resolveDbUrl(config, log, 'restart');

@@ -3,6 +3,7 @@
 // what lets a 2-core machine accept many times more requests than one INSERT per call. A reply is
 // sent only after the statement that stored it has committed.
 import type { Sql } from '../db/connect.ts';
+import { failpoint } from '../failpoints.ts';
 import { findRequestsByExternalIds, insertRequests, type NewRequest, type RequestRow } from '../store/requests.ts';
 
 export type SubmitResult =
@@ -58,6 +59,7 @@ export class RequestWriter {
     const firstByExt = new Map<string, NewRequest>();
     for (const w of batch) if (!firstByExt.has(w.req.external_id)) firstByExt.set(w.req.external_id, w.req);
     const created = new Map((await insertRequests(this.sql, [...firstByExt.values()])).map((r) => [r.external_id, r.id]));
+    failpoint('api.after-insert');
     const others = [...firstByExt.keys()].filter((ext) => !created.has(ext));
     const existing = new Map<string, RequestRow>();
     if (others.length) for (const row of await findRequestsByExternalIds(this.sql, others)) existing.set(row.external_id, row);

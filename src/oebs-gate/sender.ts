@@ -78,6 +78,7 @@ export class Sender {
       return outcomes;
     });
     if (!outcomes.length) return { count: 0, full: false };
+    failpoint('sender.after-commit'); // committed; the relay has not moved the messages yet
     const counts: Record<Outcome['kind'], number> = { reserved: 0, zero: 0, reject: 0, retry: 0 };
     for (const o of outcomes) {
       counts[o.kind]++;
