@@ -7,6 +7,7 @@ import { createLogger } from '../src/log.ts';
 import { payoutAccountsSource } from '../src/req-gate/accounts-source.ts';
 import { ReqGate } from '../src/req-gate/gate.ts';
 import { insertRequests } from '../src/store/requests.ts';
+import { mapLimit } from '../src/worker/concurrency.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
 import { testConfig } from './support/config.ts';
 import { credit, debit, eventually, faultsByClient, faultyAccounts } from './gates-support.ts';
@@ -98,7 +99,7 @@ describe('req-gate replicas and crashes', () => {
   it('four replicas on 2,000 requests: every request done once, no duplicate payouts', async () => {
     await s.db.sql`update t_request set status = 'done' where status = 'new'`;
     const clients = Array.from({ length: 200 }, () => uniqueClient());
-    for (const c of clients) await credit(s.client, account(c, '1'), '10');
+    await mapLimit(clients, 16, (c) => credit(s.client, account(c, '1'), '10'));
     // 10 requests per client: the first to be processed takes the balance; the others see the
     // same balance too (req-gate does not reserve) — each makes its own payout of 10.
     const rows = clients.flatMap((c, i) => Array.from({ length: 10 }, (_, k) => ({ external_id: `bulk-${i}-${k}-${seq}`, client_id: c, namespace: 'taxi', cpf_only: false })));

@@ -8,6 +8,7 @@ import { senderLedger } from '../src/oebs-gate/ledger.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
 import { createTopics } from '../src/topics/index.ts';
+import { mapLimit } from '../src/worker/concurrency.ts';
 import { topicsFor } from '../src/topics/paths.ts';
 import type { Topics } from '../src/topics/types.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
@@ -148,6 +149,27 @@ describe('sender crash safety', () => {
     expect(await messages(id)).toHaveLength(1);
   });
 
+  it('finds its own earlier reservation even after another payout of the account reserved since', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '20');
+    const a = await insertFixedPayout(s.db.sql, { external_id: `a-${c}`, ...acc(c), amount: '5', approve_req: false });
+    setFailpoints(['sender.after-reserve'], 'throw');
+    try {
+      await sender().runOnce();
+    } finally {
+      setFailpoints([]);
+    }
+    // A's reservation is in the ledger, A is still new; now B of the same account goes first.
+    await s.db.sql`update t_payout set approve_req = true where id = ${a!}`;
+    const b = await insertFixedPayout(s.db.sql, { external_id: `b-${c}`, ...acc(c), amount: '5', approve_req: false });
+    await sender().runOnce();
+    expect(await payout(b!)).toMatchObject({ status: 'pending', amount: '5.000000' });
+    await s.db.sql`update t_payout set approve_req = false where id = ${a!}`;
+    await sender().runOnce();
+    expect(await payout(a!)).toMatchObject({ status: 'pending', amount: '5.000000' });
+    expect(await balances(s.client, c)).toEqual(['10', '10']);
+  });
+
   it('an accounts failure before the reservation leaves the payout new, the account unlocked, the rest going on', async () => {
     const [failing, fine] = [uniqueClient(), uniqueClient()];
     for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
@@ -167,7 +189,7 @@ describe('sender crash safety', () => {
   it('three replicas on 2,000 payouts: each reserved once and published once, payout_sent = the sum of the payouts', async () => {
     await s.db.sql`update t_payout set approve_req = true where status = 'new'`;
     const clients = Array.from({ length: 400 }, () => uniqueClient());
-    for (const c of clients) for (const contract of ['1', '2', '3', '4', '5']) await credit(s.client, acc(c, { contract_id: contract }), '1.25');
+    await mapLimit(clients.flatMap((c) => ['1', '2', '3', '4', '5'].map((contract) => acc(c, { contract_id: contract }))), 16, (a) => credit(s.client, a, '1.25'));
     const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`bulk-${seq}`}, 1, 'taxi', 'done') returning id`;
     const rows = clients.flatMap((c) => ['1', '2', '3', '4', '5'].map((contract) => ({
       external_id: `bulk-${c}-${contract}`, request_id: req!.id, ...acc(c, { contract_id: contract }), amount: '1.25', cpf_only: false, approve_req: false,
@@ -193,5 +215,5 @@ describe('sender crash safety', () => {
       and external_id = any(select 'payout/' || id || '/reserve' from t_payout where request_id = ${req!.id})`;
     expect(ledger).toEqual({ reservations: 2000 });
     for (const c of clients.slice(0, 20)) expect(await balances(s.client, c, { contract_id: '3' })).toEqual(['0', '1.25']);
-  });
+  }, 180_000);
 });

@@ -19,10 +19,15 @@ export interface Reservation {
 }
 
 export interface SenderLedger {
-  /** The reservation of a payout written by an earlier attempt, if the ledger has it. */
-  findReservation(payoutId: string): Promise<Reservation | undefined>;
-  /** Locks the payout account and reads its balance and the events since `since`. */
-  lockAndRead(account: AccountRef, since: Date | null): Promise<{ lockUid: string; debit: string; credit: string; events: LedgerEvent[] }>;
+  /**
+   * Locks the payout account and reads its balance, the accruals since `since` (the account's
+   * previous reservation) and — found among the same events — this payout's own reservation,
+   * if an earlier attempt wrote one. One call: a crash between reserve and commit costs nothing
+   * extra on the normal path.
+   */
+  lockAndRead(account: AccountRef, q: { payoutId: string; since: Date | null; createdAt: Date }): Promise<{
+    lockUid: string; debit: string; credit: string; events: LedgerEvent[]; earlier: Reservation | undefined;
+  }>;
   /** payout → payout_sent, idempotent by the payout id, releasing the lock in the same write. */
   reserve(payoutId: string, account: AccountRef, lockUid: string, r: Reservation): Promise<void>;
   /** Best effort: an unreleased lock expires by itself. */

@@ -2,11 +2,11 @@
 //
 // One run claims a batch of payouts (row locks, SKIP LOCKED) and keeps that transaction open
 // while it talks to the ledger, so no other replica can touch them. Per payout:
-//   1. an earlier attempt's reservation (found by its idempotency key) is reused as it is: after a
-//      crash between reserve and commit the account is already empty, and reading it again would
-//      say "nothing to pay" — so the ledger's record of the first attempt decides;
-//   2. otherwise lock the account, read balance and accruals, decide (pure), reserve with the
-//      lock released in the same ledger write (a write from a process whose lock expired fails);
+//   1. lock the account and read balance, accruals, and this payout's own reservation if an
+//      earlier attempt made one: that one is reused as it is — after a crash between reserve and
+//      commit the account is already empty, and deciding again would say "nothing to pay";
+//   2. otherwise decide (pure) and reserve, with the lock released in the same ledger write (a
+//      write from a process whose lock has expired fails, so two writers cannot both reserve);
 //   3. then, in the claim transaction: CPFs, status `pending`, and the message (outbox), which
 //      commit together or not at all.
 // Ledger failures leave the payout `new` for the next round; the other payouts go on.
@@ -96,11 +96,13 @@ export class Sender {
     const { ledger, config } = this.deps;
     const account = accountOf(p);
     try {
-      const earlier = await ledger.findReservation(p.id);
-      if (earlier) return { kind: 'reserved', p, r: earlier };
-      const read = await ledger.lockAndRead(account, p.previous_reserve_dt);
+      const read = await ledger.lockAndRead(account, { payoutId: p.id, since: p.previous_reserve_dt, createdAt: p.created_at });
       try {
         failpoint('sender.after-lock');
+        if (read.earlier) {
+          await ledger.unlock(account, read.lockUid).catch(() => {});
+          return { kind: 'reserved', p, r: read.earlier };
+        }
         // payout's own ledger events (reservations, cancellations) are not accruals: leave them out.
         const accruals = read.events.filter((e) => !OWN_EVENT_TYPES.has(e.event_type ?? ''));
         const decision = decidePayout(p, { debit: read.debit, credit: read.credit, events: accruals }, config.allowedNs);
