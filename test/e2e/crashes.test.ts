@@ -1,0 +1,36 @@
+// Crashes: each named failpoint kills its process (SIGKILL) once, mid-work; the supervisor
+// restarts it; the system must end as if nothing happened — every request done once, every
+// payout final, the ledger conserved, nothing published twice.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NATS_URL, natsReachable } from '../topics/harness.ts';
+import { checkInvariants, emulatorBehaviour, runScenario, type Scenario } from './scenario.ts';
+import { startSystem } from './system.ts';
+
+const scenario: Scenario = { clients: 40, requests: 80 };
+const natsUp = await natsReachable();
+
+const points = [
+  { point: 'api.after-insert', backend: 'postgres' }, // stored, the reply never sent: the caller retries
+  { point: 'req-gate.after-insert-payouts', backend: 'postgres' }, // payouts written, not committed
+  { point: 'sender.after-lock', backend: 'postgres' }, // account locked in the ledger, nothing reserved
+  { point: 'sender.after-reserve', backend: 'postgres' }, // money reserved, payout still new
+  { point: 'sender.after-commit', backend: natsUp ? 'nats' : 'postgres' }, // pending, message not yet relayed
+  { point: 'receiver.after-ledger', backend: 'postgres' }, // ledger event written, status not committed
+];
+
+describe('crash at every failpoint, restart, same end state', () => {
+  it.each(points)('$point ($backend topics)', async ({ point, backend }) => {
+    const sys = await startSystem({
+      PAYOUT_TOPICS: backend, PAYOUT_NATS_URL: NATS_URL, PAYOUT_FAILPOINTS: point, PAYOUT_OEBS_EMULATOR: emulatorBehaviour(scenario),
+    });
+    try {
+      await runScenario(sys, scenario);
+      expect(existsSync(path.join(sys.onceDir, point)), `failpoint ${point} fired`).toBe(true);
+      await checkInvariants(sys, scenario);
+    } finally {
+      await sys.stop();
+    }
+  }, 300_000);
+});
