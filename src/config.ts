@@ -29,6 +29,8 @@ export interface Config {
   accounts: { url: string; host: string; port: number; timeoutMs: number };
   reqGate: { intervalMs: number; limit: number };
   oebsGate: { intervalMs: number; limit: number };
+  /** How long an OEBS answer may wait for its payouts' ARD NEW before it goes to the errors topic. */
+  receiver: { maxWaitMs: number };
   topics: {
     backend: 'postgres' | 'nats';
     natsUrl: string;
@@ -249,6 +251,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     reqGate: { intervalMs: r.duration('PAYOUT_REQ_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_REQUEST_LIMIT', 500, 1, 100_000) },
     oebsGate: { intervalMs: r.duration('PAYOUT_OEBS_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_SENDER_LIMIT', 500, 1, 100_000) },
+    receiver: { maxWaitMs: r.duration('PAYOUT_RECEIVER_MAX_WAIT', '1h') },
     topics: {
       backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),
       natsUrl: r.str('PAYOUT_NATS_URL', 'nats://127.0.0.1:4222'),

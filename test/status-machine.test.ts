@@ -19,15 +19,25 @@ describe('ARD answers', () => {
 });
 
 describe('OEBS answers', () => {
-  it('RECONCILED pays a confirmed payout once', () => {
-    expect(kinds(decideOebs, 'RECONCILED')).toEqual({ new: 'impossible', pending: 'impossible', confirmed: 'pay', done: 'skip', rejected: 'impossible' });
+  it('RECONCILED pays a confirmed payout once; a pending one waits for ARD NEW', () => {
+    expect(kinds(decideOebs, 'RECONCILED')).toEqual({ new: 'impossible', pending: 'wait', confirmed: 'pay', done: 'skip', rejected: 'impossible' });
   });
   it('RETURNED returns a done payout and only notes an unpaid one', () => {
-    expect(kinds(decideOebs, 'RETURNED')).toEqual({ new: 'impossible', pending: 'impossible', confirmed: 'notice', done: 'return', rejected: 'impossible' });
+    expect(kinds(decideOebs, 'RETURNED')).toEqual({ new: 'impossible', pending: 'wait', confirmed: 'notice', done: 'return', rejected: 'impossible' });
+  });
+  it('a returned payment never pays again; RETURNED of an older payment does not return a newer one', () => {
+    const returnedA = { paymentId: 'A', paidBy: 'A', returned: ['A'] };
+    expect(decideOebs('confirmed', 'RECONCILED', returnedA).kind).toBe('skip');
+    expect(decideOebs('confirmed', 'RETURNED', returnedA).kind).toBe('skip');
+    expect(decideOebs('confirmed', 'RECONCILED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('pay');
+    expect(decideOebs('done', 'RETURNED', { paymentId: 'A', paidBy: 'B', returned: ['A'] }).kind).toBe('skip');
+    expect(decideOebs('done', 'RETURNED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('return');
   });
   it('CREATED registers, TRANSMITTED records, unknown is impossible', () => {
     expect(decideOebs('confirmed', 'CREATED').kind).toBe('register');
     expect(decideOebs('done', 'TRANSMITTED').kind).toBe('record');
     expect(decideOebs('confirmed', 'LOST').kind).toBe('impossible');
+    expect(decideOebs('pending', 'LOST').kind).toBe('impossible');
+    expect(decideOebs('pending', 'CREATED').kind).toBe('wait');
   });
 });

@@ -14,11 +14,22 @@ export type ReceiverAction =
   | { kind: 'pay' } //      confirmed → done, "confirm" ledger event (debit payout_sent)
   | { kind: 'return' } //   done → confirmed, "cancel payout" ledger event, notice
   | { kind: 'notice'; reason: string } // a notice to the errors topic, nothing else
+  | { kind: 'wait'; reason: string } //   not yet: ARD has not confirmed it; redelivered later
   | { kind: 'skip'; reason: string } //   duplicate or late: nothing at all
   | { kind: 'impossible'; reason: string }; // to the errors topic, acknowledged
 
 export const ARD_ERROR_STATUSES: ReadonlySet<string> = new Set(['ERROR', 'REJECTED', 'FAILED', 'CANCELLED', 'CANCELED']);
 export const OEBS_INTERMEDIATE_STATUSES: ReadonlySet<string> = new Set(['TRANSMITTED', 'ACCEPTED', 'PROCESSING', 'SENT']);
+
+/** What the payout knows about OEBS payments, so a late message of an old payment is told apart. */
+export interface PaymentFacts {
+  /** The payment the message is about. */
+  paymentId?: string;
+  /** The payment the payout was last registered or paid under. */
+  paidBy?: string | null;
+  /** Payments of this payout that OEBS returned. */
+  returned?: readonly string[];
+}
 
 const skip = (reason: string): ReceiverAction => ({ kind: 'skip', reason });
 const impossible = (reason: string): ReceiverAction => ({ kind: 'impossible', reason });
@@ -39,17 +50,32 @@ export function decideArd(status: PayoutStatus, statusType: string): ReceiverAct
   return impossible(`unknown ARD status "${statusType}"`);
 }
 
-export function decideOebs(status: PayoutStatus, statusType: string): ReceiverAction {
-  if (status === 'new' || status === 'pending') return impossible(`OEBS ${statusType} for a payout ARD has not confirmed (payout is ${status})`);
+/**
+ * OEBS speaks about payments; ARD's NEW travels on another topic and may come later, so a
+ * payout still `pending` is "not yet", never an error (the receiver bounds the wait).
+ */
+export function decideOebs(status: PayoutStatus, statusType: string, f: PaymentFacts = {}): ReceiverAction {
+  const known = statusType === 'CREATED' || statusType === 'RECONCILED' || statusType === 'RETURNED' || OEBS_INTERMEDIATE_STATUSES.has(statusType);
+  if (!known) return impossible(`unknown OEBS status "${statusType}"`);
+  if (status === 'new') return impossible(`OEBS ${statusType} for a payout that was never sent`);
+  if (status === 'pending') return { kind: 'wait', reason: `OEBS ${statusType} before ARD NEW (payout is pending)` };
   if (status === 'rejected') return impossible(`OEBS ${statusType} for a rejected payout`);
+  const wasReturned = f.paymentId !== undefined && (f.returned ?? []).includes(f.paymentId);
   switch (statusType) {
     case 'CREATED':
       return { kind: 'register' };
     case 'RECONCILED':
+      // Its money came back (RETURNED was applied): a late repeat must not mark the payout paid.
+      if (wasReturned) return skip(`OEBS RECONCILED of payment ${f.paymentId}, which was returned`);
       return status === 'confirmed' ? { kind: 'pay' } : skip('OEBS RECONCILED again (payout already done)');
     case 'RETURNED':
-      return status === 'done' ? { kind: 'return' } : { kind: 'notice', reason: 'OEBS RETURNED for a payout not yet paid' };
+      if (status === 'done') {
+        if (f.paymentId !== undefined && f.paidBy && f.paidBy !== f.paymentId) return skip(`OEBS RETURNED of payment ${f.paymentId}, payout paid by ${f.paidBy}`);
+        return { kind: 'return' };
+      }
+      if (wasReturned) return skip(`OEBS RETURNED of payment ${f.paymentId} again`);
+      return { kind: 'notice', reason: 'OEBS RETURNED for a payout not yet paid' };
     default:
-      return OEBS_INTERMEDIATE_STATUSES.has(statusType) ? { kind: 'record' } : impossible(`unknown OEBS status "${statusType}"`);
+      return { kind: 'record' };
   }
 }

@@ -54,3 +54,27 @@ export const errorKind = (err: unknown): 'retry' | 'lock-busy' | 'permanent' => 
   if (reason === 'idempotency-conflict') return 'retry';
   return kind === 'permanent' || kind === 'lock-busy' ? kind : 'retry';
 };
+
+/** A payout as the receiver's ledger events need it: the exact reserved amount and its accounts. */
+export interface LedgerPayout {
+  id: string;
+  /** The amount the sender reserved (t_payout.amount), not the rounded amount_oebs. */
+  amount: string;
+  dryRun: boolean;
+  account: AccountRef;
+}
+
+/**
+ * The receiver's ledger events. Each is one batch, idempotent by an external id fixed by the
+ * payout (and payment) id: a repeat after a crash is answered with the first batch, no money moves.
+ */
+export interface ReceiverLedger {
+  /** ARD refused: payout_sent → payout (the reservation comes back). */
+  cancelReserve(p: LedgerPayout): Promise<void>;
+  /** OEBS created a payment: a zero event, a trace of the payment in the ledger. */
+  register(p: LedgerPayout, paymentId: string): Promise<void>;
+  /** OEBS paid: debit payout_sent; the money leaves the ledger. */
+  confirm(p: LedgerPayout, paymentId: string): Promise<void>;
+  /** OEBS returned a paid payment: credit payout_sent; the money is back, awaiting the next payment. */
+  cancelPayout(p: LedgerPayout, paymentId: string): Promise<void>;
+}

@@ -17,3 +17,8 @@ export async function listCpfs(db: Db, payoutId: string) {
   return db<{ operation_type: string; external_id: string; amount: string; status: string; dry_run: boolean }[]>`
     select operation_type, external_id, amount, status, dry_run from t_cpf where payout_id = ${payoutId} order by id`;
 }
+
+/** ARD accepted the payout: its cash-payment facts are paid out. */
+export async function markCpfsDone(tx: Db, payoutId: string): Promise<void> {
+  await tx`update t_cpf set status = 'done', updated_at = now() where payout_id = ${payoutId} and status = 'new'`;
+}

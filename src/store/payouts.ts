@@ -172,3 +172,79 @@ export async function markPayoutPending(
     returning id`;
   return rows.length === 1;
 }
+
+// ---- receiver (oebs-gate): every status change is guarded by the status it expects, so a late
+// or duplicate message can never move a payout backwards; a false return means "not changed".
+
+/** What the receiver needs of a payout to decide and to address its ledger accounts. */
+export type ReceiverPayout = Pick<PayoutRow,
+  'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'amount' | 'amount_oebs' | 'status'
+  | 'dry_run' | 'oebs_batch_id' | 'oebs_payment_id'> & { oebs_returned_payments: string[] };
+
+const RECEIVER_COLUMNS = ['id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
+  'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments'] as const;
+
+/** Locks one payout until the end of the transaction: its messages from both topics take turns. */
+export async function lockPayoutForReceiver(tx: Db, id: string): Promise<ReceiverPayout | undefined> {
+  const [row] = await tx<ReceiverPayout[]>`select ${tx(RECEIVER_COLUMNS)} from t_payout where id = ${id} for update`;
+  return row;
+}
+
+/** Locks the payouts of OEBS batches, in id order (so two payments over shared payouts cannot deadlock). */
+export async function lockPayoutsOfBatches(tx: Db, batchIds: readonly string[], namespaces: readonly string[], dryRun: boolean): Promise<ReceiverPayout[]> {
+  return tx<ReceiverPayout[]>`
+    select ${tx(RECEIVER_COLUMNS)} from t_payout
+    where oebs_batch_id = any(${batchIds as string[]}::text[]) and namespace = any(${namespaces as string[]}::text[])
+      and dry_run = ${dryRun}
+    order by id
+    for update`;
+}
+
+export async function markPayoutConfirmed(tx: Db, id: string, a: { batchId: string; checkId: string; oebsStatus: string }): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set status = 'confirmed', oebs_batch_id = ${a.batchId}, oebs_check_id = ${a.checkId},
+                        oebs_status = ${a.oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and status = 'pending'
+    returning id`;
+  return rows.length === 1;
+}
+
+export async function markPayoutRejectedByArd(tx: Db, id: string, error: string, oebsStatus: string): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set status = 'rejected', error = ${error}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and status = 'pending'
+    returning id`;
+  return rows.length === 1;
+}
+
+/** Fields only: the last status ARD/OEBS reported, no status change. */
+export async function recordPayoutOebsStatus(tx: Db, id: string, oebsStatus: string): Promise<void> {
+  await tx`update t_payout set oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now() where id = ${id}`;
+}
+
+export async function recordPayoutPayment(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set oebs_payment_id = ${paymentId}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and status in ('confirmed', 'done')
+    returning id`;
+  return rows.length === 1;
+}
+
+/** confirmed → done under a payment that was not returned. */
+export async function markPayoutPaid(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set status = 'done', oebs_payment_id = ${paymentId}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and status = 'confirmed' and not (${paymentId} = any(oebs_returned_payments))
+    returning id`;
+  return rows.length === 1;
+}
+
+/** done → confirmed, only for the payment it was paid under; that payment is remembered as returned. */
+export async function markPayoutReturned(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set status = 'confirmed', oebs_returned_payments = array_append(oebs_returned_payments, ${paymentId}::text),
+                        oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and status = 'done' and (oebs_payment_id is null or oebs_payment_id = ${paymentId})
+    returning id`;
+  return rows.length === 1;
+}

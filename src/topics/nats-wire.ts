@@ -55,11 +55,17 @@ export async function pullNoWait(nc: NatsConnection, stream: string, durable: st
   return out;
 }
 
-/** Delivery count and stream sequence from the reply subject `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>…` (v1) or with domain and account hash (v2). */
-export function deliveryInfo(reply: string): { delivered: number; streamSeq: number } {
+/**
+ * Delivery count, stream sequence and the stream's timestamp (ns since the epoch) from the reply
+ * subject `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>…` (v1) or with domain and
+ * account hash (v2).
+ */
+export function deliveryInfo(reply: string): { delivered: number; streamSeq: number; publishedAt: Date | undefined } {
   const t = reply.split('.');
   const at = t.length >= 12 ? 6 : 4;
-  return { delivered: Number(t[at]), streamSeq: Number(t[at + 1]) };
+  const ns = t[at + 3];
+  const publishedAt = ns && /^\d+$/.test(ns) ? new Date(Number(BigInt(ns) / 1_000_000n)) : undefined;
+  return { delivered: Number(t[at]), streamSeq: Number(t[at + 1]), publishedAt };
 }
 
 /** Acknowledge and wait for the server's confirmation (a lost ack would mean a needless redelivery). */

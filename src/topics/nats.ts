@@ -145,7 +145,7 @@ export class NatsTopics implements Topics {
     const batch = await pullNoWait(this.nc, stream, durable, opts.batchSize ?? 50);
     const failedKeys = new Map<string, number>();
     for (const m of batch) {
-      const { delivered } = deliveryInfo(m.reply!);
+      const { delivered, publishedAt } = deliveryInfo(m.reply!);
       const key = m.headers?.get(HDR.key) ?? '';
       const delay = failedKeys.get(key);
       if (delay !== undefined) {
@@ -155,7 +155,7 @@ export class NatsTopics implements Topics {
       try {
         await opts.handler({
           topic: m.headers?.get(HDR.topic) ?? '', key, msgId: m.headers?.get(HDR.msgId) ?? '',
-          payload: m.json(), redelivered: delivered > 1,
+          payload: m.json(), redelivered: delivered > 1, publishedAt,
         });
       } catch (err) {
         this.onError(err);

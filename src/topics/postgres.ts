@@ -62,7 +62,7 @@ export class PostgresTopics implements Topics {
       const acked: string[] = [];
       for (const d of claimed) {
         try {
-          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, payload: d.payload, redelivered: d.attempts > 0 });
+          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, payload: d.payload, redelivered: d.attempts > 0, publishedAt: d.published_at });
           acked.push(d.message_id);
         } catch (err) {
           this.onError(err);

@@ -84,6 +84,7 @@ export interface ClaimedDelivery {
   key: string;
   msg_id: string;
   payload: Payload;
+  published_at: Date;
 }
 
 /**
@@ -95,7 +96,7 @@ export interface ClaimedDelivery {
  */
 export async function claimDeliveries(tx: Tx, group: string, topics: string[], limit: number): Promise<ClaimedDelivery[]> {
   return tx<ClaimedDelivery[]>`
-    select d.message_id, d.attempts, m.topic, m.key, m.msg_id, m.payload
+    select d.message_id, d.attempts, m.topic, m.key, m.msg_id, m.payload, m.created_at as published_at
     from topic_delivery d join topic_message m on m.id = d.message_id
     where d.grp = ${group} and d.topic = any(${topics}::text[]) and d.available_at <= now()
       and not exists (

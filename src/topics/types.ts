@@ -18,6 +18,8 @@ export interface OutgoingMessage {
 export interface DeliveredMessage extends OutgoingMessage {
   /** True when an earlier delivery of this message is known to have failed or timed out. */
   redelivered?: boolean;
+  /** When the message was published (Postgres: its log row; NATS: the stream's timestamp), if known. */
+  publishedAt?: Date;
 }
 
 /** Does its own transaction; the message is acknowledged only after it resolves. Must be idempotent. */

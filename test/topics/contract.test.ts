@@ -59,6 +59,10 @@ describe.each([
       expect(await round(topics, consumer)).toBe(0);
       expect(got.map((m) => m.msgId).sort()).toEqual(['m1', 'm3']);
       expect(got.find((m) => m.msgId === 'm1')).toMatchObject({ topic, key: 'a', payload: { amount: '10.50' }, redelivered: false });
+      // The publish time comes along (the receiver bounds how long a message may wait by it).
+      const age = Date.now() - got.find((m) => m.msgId === 'm1')!.publishedAt!.getTime();
+      expect(age).toBeGreaterThanOrEqual(-5_000);
+      expect(age).toBeLessThan(60_000);
     });
 
     it('keeps publish order within a key', async () => {

@@ -1,0 +1,147 @@
+// What the receiver does with one parsed answer, inside one transaction that holds the row locks
+// of the payouts it touches (so the ARD and OEBS topics, handled in parallel, take turns on a
+// payout). Order per payout: decide (pure) → ledger event (idempotent) → failpoint → guarded
+// status change → notice (outbox); the transaction commits after all of them. A crash after the
+// ledger write rolls the status back; the redelivery decides the same, the ledger answers the
+// repeat with the first batch, and the status change commits then.
+import { AccountsError } from '../accounts/client.ts';
+import type { Tx } from '../db/connect.ts';
+import { cmp, sum } from '../domain/money.ts';
+import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-machine.ts';
+import type { ArdAnswer, OebsAnswer } from '../domain/status-messages.ts';
+import { failpoint } from '../failpoints.ts';
+import { markCpfsDone } from '../store/cpf.ts';
+import {
+  lockPayoutForReceiver, lockPayoutsOfBatches, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
+  recordPayoutOebsStatus, recordPayoutPayment, type PayoutStatus, type ReceiverPayout,
+} from '../store/payouts.ts';
+import type { LedgerPayout, ReceiverLedger } from './ports.ts';
+
+/** The message can never be applied: to the errors topic, acknowledged. */
+export class Unappliable extends Error {}
+/** Not yet (OEBS before ARD NEW): redelivered later, until the receiver's bound. */
+export class NotYet extends Error {}
+
+/** Where a status topic's messages belong: its namespaces (sharing a topic base) and dry-run twin. */
+export interface Route {
+  kind: 'ard' | 'oebs';
+  namespaces: string[];
+  dryRun: boolean;
+  errors: string;
+}
+
+export interface ApplyContext {
+  ledger: ReceiverLedger;
+  /** Writes a notice about a payout to the route's errors topic in `tx` (outbox). */
+  notice(tx: Tx, payoutId: string, reason: string): Promise<void>;
+  /** A status change that will commit with the transaction (for metrics after the commit). */
+  changed(from: PayoutStatus, to: PayoutStatus): void;
+}
+
+const ledgerPayout = (p: ReceiverPayout): LedgerPayout => ({
+  id: p.id, amount: p.amount, dryRun: p.dry_run === true,
+  account: { namespace: p.namespace, client_id: p.client_id, contract_id: p.contract_id, service_id: p.service_id, currency: p.currency },
+});
+
+/** Ledger refusals that will not change on retry make the message unappliable; anything else is retried. */
+async function ledgerWrite(what: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    if (err instanceof AccountsError && err.kind === 'permanent') throw new Unappliable(`the ledger refused ${what}: ${err.message}`);
+    throw err;
+  }
+  failpoint('receiver.after-ledger');
+}
+
+/** A guard that did not match under the row lock means the decision and the SQL disagree: retry, loudly. */
+function guarded(ok: boolean, what: string) {
+  if (!ok) throw new Error(`receiver: the guarded update "${what}" changed nothing`);
+}
+
+function checkRoute(p: ReceiverPayout, route: Route) {
+  if (!route.namespaces.includes(p.namespace) || (p.dry_run === true) !== route.dryRun) {
+    throw new Unappliable(`payout ${p.id} (${p.namespace}${p.dry_run ? ', dry run' : ''}) does not belong to this topic`);
+  }
+}
+
+export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAnswer): Promise<ReceiverAction['kind']> {
+  const p = await lockPayoutForReceiver(tx, a.payoutId);
+  if (!p) throw new Unappliable(`unknown payout ${a.payoutId}`);
+  checkRoute(p, route);
+  const action = decideArd(p.status, a.statusType);
+  switch (action.kind) {
+    case 'confirm':
+      guarded(await markPayoutConfirmed(tx, p.id, { batchId: a.batchId, checkId: a.checkId, oebsStatus: a.statusType }), 'confirm');
+      await markCpfsDone(tx, p.id);
+      ctx.changed(p.status, 'confirmed');
+      break;
+    case 'reject': {
+      const error = a.statusInfo.trim() || `ARD ${a.statusType}`;
+      await ledgerWrite('the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p)));
+      guarded(await markPayoutRejectedByArd(tx, p.id, error, a.statusType), 'reject');
+      await ctx.notice(tx, p.id, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
+      ctx.changed(p.status, 'rejected');
+      break;
+    }
+    case 'record':
+      await recordPayoutOebsStatus(tx, p.id, a.statusType);
+      break;
+    case 'impossible':
+      throw new Unappliable(action.reason);
+    default:
+      break; // skip; ARD never asks to wait or notice
+  }
+  return action.kind;
+}
+
+/**
+ * OEBS addresses payouts by their ARD batches. All of the payment's payouts must be known before
+ * anything moves: a batch no payout has yet, or payouts that add up to less than the payment,
+ * mean an ARD NEW still on its way (not yet); more than the payment can never become right.
+ */
+export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: OebsAnswer): Promise<ReceiverAction['kind'][]> {
+  const payouts = await lockPayoutsOfBatches(tx, o.batchIds, route.namespaces, route.dryRun);
+  const missing = o.batchIds.filter((b) => !payouts.some((p) => p.oebs_batch_id === b));
+  if (missing.length) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: no confirmed payout in batch ${missing.join(', ')} yet`);
+  const total = sum(payouts.map((p) => p.amount_oebs ?? '0'));
+  const vs = cmp(total, o.paymentAmount);
+  if (vs < 0) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts known so far make ${total} of ${o.paymentAmount}`);
+  if (vs > 0) throw new Unappliable(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts of its batches make ${total}, more than ${o.paymentAmount}`);
+  const decided = payouts.map((p) => ({
+    p, action: decideOebs(p.status, o.statusType, { paymentId: o.paymentId, paidBy: p.oebs_payment_id, returned: p.oebs_returned_payments }),
+  }));
+  // All or nothing: one impossible payout sends the whole message to the errors topic.
+  for (const { action } of decided) if (action.kind === 'impossible') throw new Unappliable(action.reason);
+  for (const { action } of decided) if (action.kind === 'wait') throw new NotYet(action.reason);
+  for (const { p, action } of decided) await applyOebsAction(tx, ctx, p, action, o);
+  return decided.map((d) => d.action.kind);
+}
+
+async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, action: ReceiverAction, o: OebsAnswer) {
+  switch (action.kind) {
+    case 'register':
+      await ledgerWrite('the register event', () => ctx.ledger.register(ledgerPayout(p), o.paymentId));
+      guarded(await recordPayoutPayment(tx, p.id, o.paymentId, o.statusType), 'register');
+      break;
+    case 'pay':
+      await ledgerWrite('the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
+      guarded(await markPayoutPaid(tx, p.id, o.paymentId, o.statusType), 'pay');
+      ctx.changed(p.status, 'done');
+      break;
+    case 'return':
+      await ledgerWrite('the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      guarded(await markPayoutReturned(tx, p.id, o.paymentId, o.statusType), 'return');
+      await ctx.notice(tx, p.id, `OEBS returned payment ${o.paymentId}: the payout is confirmed again, its money back on payout_sent`);
+      ctx.changed(p.status, 'confirmed');
+      break;
+    case 'record':
+      await recordPayoutOebsStatus(tx, p.id, o.statusType);
+      break;
+    case 'notice':
+      await ctx.notice(tx, p.id, `${action.reason} (payment ${o.paymentId})`);
+      break;
+    default:
+      break; // skip
+  }
+}

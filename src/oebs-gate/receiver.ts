@@ -1,0 +1,174 @@
+// oebs-gate's receiver: follows ARD and OEBS answers (payout-status-ard / payout-status-oebs and
+// their -dry twins, every namespace; consumer group `oebs-gate`) and moves payouts through
+// confirmed, done and rejected, writing the matching ledger events (receiver-apply.ts).
+//
+// Every message ends in one of three ways:
+//   - applied or skipped (a duplicate or late answer changes nothing) → acknowledged;
+//   - cannot be applied (unparsable, unknown status or payout, impossible transition, a ledger
+//     refusal) → a report to the namespace's errors topic with the raw message, acknowledged: it
+//     never blocks its key;
+//   - transient (ledger or database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
+//     topics redeliver it with backoff. "Not yet" is bounded: a message older than
+//     PAYOUT_RECEIVER_MAX_WAIT (by its publish time, else by when this process first saw it)
+//     goes to the errors topic instead.
+import { Counter, type Registry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Sql, Tx } from '../db/connect.ts';
+import { parseArd, parseOebs } from '../domain/status-messages.ts';
+import type { Logger } from '../log.ts';
+import type { PayoutStatus } from '../store/payouts.ts';
+import { topicsFor } from '../topics/paths.ts';
+import type { Consumer, DeliveredMessage, Topics, Worker } from '../topics/types.ts';
+import type { ReceiverLedger } from './ports.ts';
+import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
+
+export const RECEIVER_GROUP = 'oebs-gate';
+
+export interface ReceiverDeps {
+  config: Readonly<Pick<Config, 'namespaces' | 'topics' | 'receiver'>>;
+  sql: Sql;
+  ledger: ReceiverLedger;
+  topics: Pick<Topics, 'publish' | 'subscribe'>;
+  log: Logger;
+  registry?: Registry;
+  now?: () => Date;
+  /** Redelivery backoff of failed and waiting messages (default: the topics' 1 s … 5 min). */
+  retry?: { baseMs: number; maxMs: number };
+  idleMs?: number;
+}
+
+type Outcome = 'applied' | 'skipped' | 'error' | 'wait' | 'retry';
+
+/** Status topic → its route. Namespaces sharing a topic base share the route. */
+export function receiverRoutes(config: Pick<Config, 'namespaces' | 'topics'>): Map<string, Route> {
+  const routes = new Map<string, Route>();
+  for (const ns of config.namespaces) {
+    for (const dryRun of [false, true]) {
+      const t = topicsFor(config, ns, dryRun);
+      for (const [topic, kind] of [[t.statusArd, 'ard'], [t.statusOebs, 'oebs']] as const) {
+        const r = routes.get(topic) ?? { kind, namespaces: [], dryRun, errors: t.errors };
+        r.namespaces.push(ns);
+        routes.set(topic, r);
+      }
+    }
+  }
+  return routes;
+}
+
+export class Receiver implements Worker {
+  private consumer: Consumer | undefined;
+  private readonly routes: Map<string, Route>;
+  private readonly messages: Counter<'topic' | 'outcome'>;
+  private readonly changes: Counter<'from' | 'to'>;
+  /** First sight of waiting messages whose publish time the topics do not tell. */
+  private readonly firstSeen = new Map<string, number>();
+
+  private constructor(private readonly deps: ReceiverDeps) {
+    this.routes = receiverRoutes(deps.config);
+    const registers = deps.registry ? [deps.registry] : [];
+    this.messages = new Counter({ name: 'payout_receiver_messages_total', help: 'status messages handled by the receiver, by topic and outcome', labelNames: ['topic', 'outcome'], registers });
+    this.changes = new Counter({ name: 'payout_receiver_status_changes_total', help: 'payout status changes made by the receiver', labelNames: ['from', 'to'], registers });
+  }
+
+  /** Subscribes the `oebs-gate` group to every status topic (durably, from the start of each). */
+  static async create(deps: ReceiverDeps): Promise<Receiver> {
+    const self = new Receiver(deps);
+    self.consumer = await deps.topics.subscribe({
+      group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
+    });
+    return self;
+  }
+
+  /** The ARD and OEBS status topics, real and dry (not the errors topics: the receiver writes those). */
+  topics(): string[] {
+    return [...this.routes.keys()].sort();
+  }
+
+  runOnce(): Promise<number> {
+    return this.consumer!.runOnce();
+  }
+
+  start(): void {
+    this.consumer!.start();
+  }
+
+  stop(): Promise<void> {
+    return this.consumer!.stop();
+  }
+
+  /** The handler of one delivered message (the topics acknowledge it when this resolves). */
+  async handle(msg: DeliveredMessage): Promise<void> {
+    const route = this.routes.get(msg.topic);
+    if (!route) {
+      this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId }, 'receiver: message on a topic it does not serve; dropped');
+      return;
+    }
+    let outcome: Outcome = 'error';
+    try {
+      outcome = await this.apply(route, msg);
+      this.firstSeen.delete(this.seenKey(msg));
+    } catch (err) {
+      if (err instanceof Unappliable) await this.report(route, msg, err.message);
+      else if (err instanceof NotYet && this.waitedTooLong(msg)) await this.report(route, msg, `${err.message}; gave up waiting`);
+      else {
+        outcome = err instanceof NotYet ? 'wait' : 'retry';
+        if (outcome === 'retry') this.deps.log.warn({ err, topic: msg.topic, msgId: msg.msgId }, 'receiver: will retry');
+        throw err;
+      }
+    } finally {
+      this.messages.inc({ topic: msg.topic, outcome });
+    }
+  }
+
+  private async apply(route: Route, msg: DeliveredMessage): Promise<Outcome> {
+    const changes: [PayoutStatus, PayoutStatus][] = [];
+    const ctx: ApplyContext = {
+      ledger: this.deps.ledger,
+      notice: (tx, payoutId, reason) => this.publishNotice(tx, route, msg, payoutId, reason),
+      changed: (from, to) => void changes.push([from, to]),
+    };
+    let kinds: string[];
+    if (route.kind === 'ard') {
+      const parsed = parseArd(msg.payload);
+      if (!parsed.ok) throw new Unappliable(parsed.problem);
+      kinds = [await this.deps.sql.begin((tx) => applyArd(tx, ctx, route, parsed.msg))];
+    } else {
+      const parsed = parseOebs(msg.payload);
+      if (!parsed.ok) throw new Unappliable(parsed.problem);
+      kinds = await this.deps.sql.begin((tx) => applyOebs(tx, ctx, route, parsed.msg));
+    }
+    for (const [from, to] of changes) this.changes.inc({ from, to });
+    this.deps.log.info({ topic: msg.topic, msgId: msg.msgId, actions: kinds, changes }, 'receiver applied');
+    return kinds.every((k) => k === 'skip') ? 'skipped' : 'applied';
+  }
+
+  private waitedTooLong(msg: DeliveredMessage): boolean {
+    const now = (this.deps.now ?? (() => new Date()))().getTime();
+    let since = msg.publishedAt?.getTime();
+    if (since === undefined) {
+      since = this.firstSeen.get(this.seenKey(msg)) ?? now;
+      this.firstSeen.set(this.seenKey(msg), since);
+    }
+    const expired = now - since > this.deps.config.receiver.maxWaitMs;
+    if (expired) this.firstSeen.delete(this.seenKey(msg));
+    return expired;
+  }
+
+  private seenKey = (msg: DeliveredMessage) => `${msg.topic}#${msg.msgId}`;
+
+  /** A message that cannot be applied: to the errors topic with the raw message, then acknowledged. */
+  private async report(route: Route, msg: DeliveredMessage, reason: string): Promise<void> {
+    this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId, reason }, 'receiver: message cannot be applied; sent to the errors topic');
+    await this.deps.sql.begin((tx) => this.deps.topics.publish(tx, {
+      topic: route.errors, key: msg.key, msgId: `receiver/${msg.topic}/${msg.msgId}`,
+      payload: { kind: 'error', reason, source_topic: msg.topic, source_msg_id: msg.msgId, message: msg.payload },
+    }));
+  }
+
+  private async publishNotice(tx: Tx, route: Route, msg: DeliveredMessage, payoutId: string, reason: string): Promise<void> {
+    await this.deps.topics.publish(tx, {
+      topic: route.errors, key: payoutId, msgId: `receiver/${msg.topic}/${msg.msgId}/${payoutId}`,
+      payload: { kind: 'notice', payout_id: payoutId, reason, source_topic: msg.topic, source_msg_id: msg.msgId, message: msg.payload },
+    });
+  }
+}

@@ -1,0 +1,110 @@
+// Shared setup of the receiver tests: the stand-in ledger in-process, payouts made `pending` by
+// the real sender (so the ledger holds real reservations), a receiver whose handler the tests
+// call directly, the ARD/OEBS messages as the OEBS stand-in writes them, and ledger views.
+import { createAccountsClient } from '../src/accounts/client.ts';
+import type { Config } from '../src/config.ts';
+import { sub } from '../src/domain/money.ts';
+import { createLogger } from '../src/log.ts';
+import { senderLedger } from '../src/oebs-gate/ledger.ts';
+import { receiverLedger } from '../src/oebs-gate/receiver-ledger.ts';
+import { Receiver } from '../src/oebs-gate/receiver.ts';
+import { Sender } from '../src/oebs-gate/sender.ts';
+import { insertFixedPayout } from '../src/store/payouts.ts';
+import { createTopics, topicsFor } from '../src/topics/index.ts';
+import type { DeliveredMessage, Topics } from '../src/topics/types.ts';
+import { startStandin, type Standin } from './accounts/support.ts';
+import { credit } from './gates-support.ts';
+import { testConfig } from './support/config.ts';
+
+export const log = createLogger('test', 'silent');
+
+export interface Harness {
+  s: Standin;
+  config: Readonly<Config>;
+  topics: Topics;
+  sender: Sender;
+  receiver: Receiver;
+  t: ReturnType<typeof topicsFor>;
+}
+
+export async function startHarness(env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string } = {}): Promise<Harness> {
+  const s = await startStandin();
+  return harnessOn(s, env, opts);
+}
+
+/** A sender and a receiver on the stand-in `s`, with their own configuration. */
+export async function harnessOn(s: Standin, env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string } = {}): Promise<Harness> {
+  const config = testConfig({ PAYOUT_SENDER_LIMIT: '100', ...env });
+  const topics = await createTopics(config, s.db.sql);
+  const sender = new Sender({
+    config, sql: s.db.sql, ledger: senderLedger(s.client), publisher: topics,
+    newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log,
+  });
+  const ledger = receiverLedger(opts.accountsUrl ? createAccountsClient({ url: opts.accountsUrl, timeoutMs: 10_000 }) : s.client);
+  const receiver = await Receiver.create({ config, sql: s.db.sql, ledger, topics, log, now: opts.now, retry: { baseMs: 1, maxMs: 5 } });
+  return { s, config, topics, sender, receiver, t: topicsFor(config, 'taxi', false) };
+}
+
+let seq = 0;
+export const uniqueClient = () => String(300_000 + process.pid * 10 + ++seq * 1000);
+export const acc = (client: string) => ({ namespace: 'taxi', client_id: client, contract_id: '7', service_id: '124', currency: 'RUB' });
+
+/** Credits the client, makes a fixed payout of `amount` and lets the real sender reserve it. */
+export async function pendingPayout(h: Harness, client: string, amount: string, cpf = false): Promise<string> {
+  const info = cpf ? { cpf: [{ external_id: `R-${client}`, amount, operation_type: 'INSERT_NETTING' }] } : {};
+  await credit(h.s.client, acc(client), amount, info);
+  const id = await insertFixedPayout(h.s.db.sql, { external_id: `f-${client}-${++seq}`, ...acc(client), amount, approve_req: false });
+  await h.sender.runOnce();
+  const [row] = await h.s.db.sql`select status from t_payout where id = ${id!}`;
+  if (row!.status !== 'pending') throw new Error(`payout ${id} is ${row!.status}, expected pending`);
+  return id!;
+}
+
+let msgSeq = 0;
+/** ARD's answer about one payout, keyed by the payout id as the stand-in does. */
+export const ard = (h: Harness, id: string, status: string, over: Record<string, unknown> = {}): DeliveredMessage => ({
+  topic: h.t.statusArd, key: id, msgId: `ard-${id}-${status}-${++msgSeq}`, publishedAt: new Date(),
+  payload: { message_id: id, status_type: status, status_info: status === 'NEW' ? '' : 'no such account', payment_batch_id: `B${id}`, payment_check_id: `C${id}`, ...over },
+});
+
+/** OEBS's answer about a payment covering `batches`, keyed by the first batch. */
+export const oebs = (h: Harness, batches: string[], status: string, paymentId: string, amount: string, over: Partial<DeliveredMessage> = {}): DeliveredMessage => ({
+  topic: h.t.statusOebs, key: batches[0]!, msgId: `oebs-${paymentId}-${status}-${++msgSeq}`, publishedAt: new Date(),
+  payload: { status_type: status, payment_batch_id: batches, payment_id: paymentId, payment_amount: amount, payment_purpose: 'test' },
+  ...over,
+});
+
+export async function payoutRow(h: Harness, id: string) {
+  const [row] = await h.s.db.sql<{ status: string; error: string | null; oebs_batch_id: string | null; oebs_check_id: string | null; oebs_payment_id: string | null; oebs_status: string | null }[]>`
+    select status, error, oebs_batch_id, oebs_check_id, oebs_payment_id, oebs_status from t_payout where id = ${id}`;
+  return row!;
+}
+
+/** Balances (credit − debit) of the client's `payout` and `payout_sent` accounts. */
+export async function balances(h: Harness, client: string): Promise<{ payout: string; sent: string }> {
+  const res = await h.s.client.read({ balances: [{ loc: { ...acc(client), type: 'payout' } }, { loc: { ...acc(client), type: 'payout_sent' } }] });
+  const [payout, sent] = res.balances.map((b) => sub(b.credit, b.debit));
+  return { payout: payout!, sent: sent! };
+}
+
+/** The event types of the payout's own ledger batches, in the order written. */
+export async function ledgerBatches(h: Harness, id: string): Promise<string[]> {
+  const rows = await h.s.db.sql<{ event_type: string }[]>`
+    select event_type from accounts.batch where external_id like ${`payout/${id}/%`} order by id`;
+  return rows.map((r) => r.event_type);
+}
+
+/** What the receiver wrote to the errors topic (of taxi) about a source message or a payout. */
+export async function errorsAbout(h: Harness, what: { msgId?: string; payoutId?: string }) {
+  const rows = await h.s.db.sql<{ payload: Record<string, unknown> }[]>`
+    select payload from topic_message where topic = ${h.t.errors}
+      and (${what.msgId ?? null}::text is null or payload->>'source_msg_id' = ${what.msgId ?? null})
+      and (${what.payoutId ?? null}::text is null or payload->>'payout_id' = ${what.payoutId ?? null})
+    order by id`;
+  return rows.map((r) => r.payload);
+}
+
+export async function history(h: Harness, id: string): Promise<string[]> {
+  const rows = await h.s.db.sql<{ status: string }[]>`select status from t_payout_history where payout_id = ${id} order by id`;
+  return rows.map((r) => r.status);
+}

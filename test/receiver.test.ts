@@ -1,0 +1,294 @@
+// The receiver over real Postgres and the stand-in ledger: payouts reserved by the real sender,
+// ARD/OEBS answers handed to the receiver's handler, the ledger checked after every step.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { add } from '../src/domain/money.ts';
+import { FailpointError, setFailpoints } from '../src/failpoints.ts';
+import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
+import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
+import { faultyAccounts } from './gates-support.ts';
+import {
+  ard, balances, errorsAbout, harnessOn, history, ledgerBatches, log, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness,
+} from './receiver-support.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+const RESERVE = 'payout-reserve';
+const REGISTER = 'payout-register';
+const CONFIRM = 'payout-confirm';
+
+describe('ARD answers', () => {
+  it('NEW confirms: batch and check stored, CPFs done, no money moves; a repeat changes nothing', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '100.005', true);
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_batch_id: `B${id}`, oebs_check_id: `C${id}`, oebs_status: 'NEW' });
+    expect(await h.s.db.sql`select status from t_cpf where payout_id = ${id}`).toEqual([{ status: 'done' }]);
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '100.005' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE]);
+    expect(await history(h, id)).toEqual(['new', 'pending', 'confirmed']);
+  });
+
+  it('an error rejects and cancels the reservation once, with a notice; NEW afterwards does not revive it', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '70.5');
+    const first = ard(h, id, 'ERROR', { payment_batch_id: '', payment_check_id: '' });
+    await h.receiver.handle(first);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected', error: 'no such account', oebs_status: 'ERROR' });
+    expect(await balances(h, c)).toEqual({ payout: '70.5', sent: '0' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, 'payout-cancel-reserve']);
+    expect(await errorsAbout(h, { payoutId: id })).toEqual([expect.objectContaining({ kind: 'notice', reason: expect.stringContaining('rejected by ARD') })]);
+    // The same message again, another error, then a late NEW: nothing moves.
+    await h.receiver.handle(first);
+    await h.receiver.handle(ard(h, id, 'REJECTED'));
+    const late = ard(h, id, 'NEW');
+    await h.receiver.handle(late);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
+    expect(await balances(h, c)).toEqual({ payout: '70.5', sent: '0' });
+    expect(await ledgerBatches(h, id)).toHaveLength(2);
+    expect(await errorsAbout(h, { msgId: late.msgId })).toEqual([expect.objectContaining({ kind: 'error', reason: expect.stringContaining('not revived'), message: late.payload })]);
+    expect(await history(h, id)).toEqual(['new', 'pending', 'rejected']);
+  });
+
+  it('PROCESSED is recorded and moves nothing', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '3');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    await h.receiver.handle(ard(h, id, 'PROCESSED'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_status: 'PROCESSED' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE]);
+  });
+});
+
+describe('OEBS answers', () => {
+  async function confirmed(amount: string) {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, amount);
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    return { c, id, batch: `B${id}` };
+  }
+
+  it('CREATED registers, TRANSMITTED records, RECONCILED pays once; repeats change nothing', async () => {
+    const { c, id, batch } = await confirmed('250.10');
+    const created = oebs(h, [batch], 'CREATED', `P${id}`, '250.10');
+    await h.receiver.handle(created);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_payment_id: `P${id}`, oebs_status: 'CREATED' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, REGISTER]);
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '250.1' });
+    await h.receiver.handle(oebs(h, [batch], 'TRANSMITTED', `P${id}`, '250.10'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_status: 'TRANSMITTED' });
+    const reconciled = oebs(h, [batch], 'RECONCILED', `P${id}`, '250.10');
+    await h.receiver.handle(reconciled);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_status: 'RECONCILED' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+    for (const m of [reconciled, created, reconciled]) await h.receiver.handle(m);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, REGISTER, CONFIRM]);
+    expect(await history(h, id)).toEqual(['new', 'pending', 'confirmed', 'done']);
+  });
+
+  it('RETURNED takes a paid payout back to confirmed (money back on payout_sent, a notice); it is paid again under a new payment', async () => {
+    const { c, id, batch } = await confirmed('40');
+    await h.receiver.handle(oebs(h, [batch], 'RECONCILED', 'PA', '40'));
+    const returned = oebs(h, [batch], 'RETURNED', 'PA', '40');
+    await h.receiver.handle(returned);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_status: 'RETURNED' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '40' });
+    expect(await errorsAbout(h, { payoutId: id })).toEqual([expect.objectContaining({ kind: 'notice', reason: expect.stringContaining('returned payment PA') })]);
+    // Repeats of the returned payment: no second refund, and it never counts as paid again.
+    await h.receiver.handle(returned);
+    await h.receiver.handle(oebs(h, [batch], 'RECONCILED', 'PA', '40'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '40' });
+    await h.receiver.handle(oebs(h, [batch], 'CREATED', 'PB', '40'));
+    await h.receiver.handle(oebs(h, [batch], 'RECONCILED', 'PB', '40'));
+    // A late RETURNED of the first payment does not undo the second.
+    await h.receiver.handle(oebs(h, [batch], 'RETURNED', 'PA', '40'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: 'PB' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, CONFIRM, 'payout-cancel-payout', REGISTER, CONFIRM]);
+    expect(await history(h, id)).toEqual(['new', 'pending', 'confirmed', 'done', 'confirmed', 'done']);
+  });
+
+  it('RETURNED of a payout not yet paid is a notice only', async () => {
+    const { c, id, batch } = await confirmed('9');
+    const m = oebs(h, [batch], 'RETURNED', 'PX', '9');
+    await h.receiver.handle(m);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '9' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE]);
+    expect(await errorsAbout(h, { payoutId: id })).toEqual([expect.objectContaining({ kind: 'notice', reason: expect.stringContaining('not yet paid') })]);
+  });
+
+  it('one payment covers the payouts of several clients and batches', async () => {
+    const clients = [uniqueClient(), uniqueClient(), uniqueClient()];
+    const ids = [await pendingPayout(h, clients[0]!, '10.10'), await pendingPayout(h, clients[1]!, '20.20'), await pendingPayout(h, clients[2]!, '30.30')];
+    // Two payouts in one ARD batch, the third in another; the payment covers both batches.
+    const shared = `BS${ids[0]}`;
+    await h.receiver.handle(ard(h, ids[0]!, 'NEW', { payment_batch_id: shared }));
+    await h.receiver.handle(ard(h, ids[2]!, 'NEW', { payment_batch_id: `BT${ids[2]}` }));
+    const payment = (status: string) => oebs(h, [shared, `BT${ids[2]}`], status, `PM${ids[0]}`, '60.60');
+    // The second payout of the shared batch is not confirmed yet: the payment does not add up, so it waits.
+    await expect(h.receiver.handle(payment('RECONCILED'))).rejects.toBeInstanceOf(NotYet);
+    expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'confirmed' });
+    await h.receiver.handle(ard(h, ids[1]!, 'NEW', { payment_batch_id: shared }));
+    await h.receiver.handle(payment('CREATED'));
+    await h.receiver.handle(payment('RECONCILED'));
+    await h.receiver.handle(payment('RECONCILED'));
+    for (const [i, id] of ids.entries()) {
+      expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: `PM${ids[0]}` });
+      expect(await balances(h, clients[i]!)).toEqual({ payout: '0', sent: '0' });
+      expect(await ledgerBatches(h, id)).toEqual([RESERVE, REGISTER, CONFIRM]);
+    }
+  });
+
+  it('a payment smaller than its payouts goes to the errors topic (waiting would not help)', async () => {
+    const { id, batch } = await confirmed('5');
+    const m = oebs(h, [batch], 'RECONCILED', `P${id}`, '4');
+    await h.receiver.handle(m);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed' });
+    expect(await errorsAbout(h, { msgId: m.msgId })).toEqual([expect.objectContaining({ reason: expect.stringContaining('more than 4') })]);
+  });
+});
+
+describe('OEBS before ARD NEW', () => {
+  it('waits (redelivered, not an error), then applies after NEW', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '12');
+    const created = oebs(h, [`B${id}`], 'CREATED', `P${id}`, '12');
+    const reconciled = oebs(h, [`B${id}`], 'RECONCILED', `P${id}`, '12');
+    await expect(h.receiver.handle(created)).rejects.toBeInstanceOf(NotYet);
+    await expect(h.receiver.handle(reconciled)).rejects.toBeInstanceOf(NotYet);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'pending' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE]);
+    expect(await errorsAbout(h, { msgId: created.msgId })).toEqual([]);
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    await h.receiver.handle(created);
+    await h.receiver.handle(reconciled);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+  });
+
+  it('through the topics: the waiting message holds back its batch and is redelivered until NEW comes', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '13');
+    const publish = (m: ReturnType<typeof ard>) => h.s.db.sql.begin((tx) => h.topics.publish(tx, m));
+    await publish(oebs(h, [`B${id}`], 'CREATED', `P${id}`, '13'));
+    await publish(oebs(h, [`B${id}`], 'RECONCILED', `P${id}`, '13'));
+    await h.receiver.runOnce();
+    const [waiting] = await h.s.db.sql`select attempts from topic_delivery where grp = 'oebs-gate' and key = ${`B${id}`} order by message_id limit 1`;
+    expect(waiting!.attempts).toBeGreaterThan(0);
+    await publish(ard(h, id, 'NEW'));
+    for (let i = 0; i < 200 && (await payoutRow(h, id)).status !== 'done'; i++) await h.receiver.runOnce();
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+  });
+
+  it('gives up after PAYOUT_RECEIVER_MAX_WAIT: the message goes to the errors topic and is acknowledged', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '14');
+    const old = oebs(h, [`B${id}`], 'CREATED', `P${id}`, '14', { publishedAt: new Date(Date.now() - 2 * 3_600_000) });
+    await h.receiver.handle(old);
+    expect(await errorsAbout(h, { msgId: old.msgId })).toEqual([expect.objectContaining({ kind: 'error', reason: expect.stringContaining('gave up waiting') })]);
+    // Without a publish time, the wait counts from the first delivery this process saw.
+    let now = new Date();
+    const clocked = await harnessOn(h.s, {}, { now: () => now });
+    const unknownAge = oebs(h, ['B-never'], 'RECONCILED', 'P-never', '1', { publishedAt: undefined });
+    await expect(clocked.receiver.handle(unknownAge)).rejects.toBeInstanceOf(NotYet);
+    now = new Date(now.getTime() + 3_600_001);
+    await clocked.receiver.handle(unknownAge);
+    expect(await errorsAbout(h, { msgId: unknownAge.msgId })).toHaveLength(1);
+  });
+});
+
+describe('messages that cannot be applied go to the errors topic and are acknowledged', () => {
+  it.each([
+    ['ARD without a payout id', 'ard', { status_type: 'NEW' }, 'not a payout id'],
+    ['ARD with an unknown payout', 'ard', { message_id: '999999999', status_type: 'NEW', payment_batch_id: 'B', payment_check_id: 'C' }, 'unknown payout'],
+    ['ARD with an unknown status', 'ard-pending', { status_type: 'BANANA' }, 'unknown ARD status'],
+    ['OEBS with a batch id that is not a list', 'oebs', { status_type: 'CREATED', payment_batch_id: 'B1', payment_id: 'P', payment_amount: '1' }, 'non-empty list'],
+    ['OEBS with a number as amount', 'oebs', { status_type: 'CREATED', payment_batch_id: ['B1'], payment_id: 'P', payment_amount: 1 }, 'bad payment_amount'],
+    ['OEBS with an unknown status', 'oebs-confirmed', { status_type: 'LOST' }, 'unknown OEBS status'],
+  ])('%s', async (_name, kind, payload, reason) => {
+    let full: Record<string, unknown> = payload;
+    const topic = kind.startsWith('ard') ? h.t.statusArd : h.t.statusOebs;
+    if (kind === 'ard-pending') full = { ...ard(h, await pendingPayout(h, uniqueClient(), '1'), 'X').payload, ...payload };
+    if (kind === 'oebs-confirmed') {
+      const id = await pendingPayout(h, uniqueClient(), '1');
+      await h.receiver.handle(ard(h, id, 'NEW'));
+      full = { ...oebs(h, [`B${id}`], 'X', 'P', '1.00').payload, ...payload };
+    }
+    const m = { topic, key: 'k', msgId: `garbage-${Math.random()}`, payload: full, publishedAt: new Date() };
+    await h.receiver.handle(m);
+    expect(await errorsAbout(h, { msgId: m.msgId })).toEqual([
+      { kind: 'error', reason: expect.stringContaining(reason), source_topic: topic, source_msg_id: m.msgId, message: full },
+    ]);
+  });
+});
+
+describe('transient failures are retried; a crash between ledger and commit is repaired by the redelivery', () => {
+  it('ledger down: the handler throws, nothing changes; later the message applies', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '8');
+    const down = await faultyAccounts(h.s.url, () => 503);
+    const broken = await harnessOn(h.s, {}, { accountsUrl: down });
+    const m = ard(h, id, 'ERROR');
+    await expect(broken.receiver.handle(m)).rejects.toThrow(/503/);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'pending' });
+    expect(await errorsAbout(h, { msgId: m.msgId })).toEqual([]);
+    await h.receiver.handle(m);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
+    expect(await balances(h, c)).toEqual({ payout: '8', sent: '0' });
+  });
+
+  it.each(['ERROR', 'RECONCILED', 'RETURNED'])('crash after the ledger write of %s: the repeat moves no money twice', async (status) => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '21.5');
+    if (status !== 'ERROR') await h.receiver.handle(ard(h, id, 'NEW'));
+    if (status === 'RETURNED') await h.receiver.handle(oebs(h, [`B${id}`], 'RECONCILED', 'P1', '21.50'));
+    const m = status === 'ERROR' ? ard(h, id, 'ERROR') : oebs(h, [`B${id}`], status, 'P1', '21.50');
+    const before = (await payoutRow(h, id)).status;
+    setFailpoints(['receiver.after-ledger'], 'throw');
+    try {
+      await expect(h.receiver.handle(m)).rejects.toBeInstanceOf(FailpointError);
+    } finally {
+      setFailpoints([]);
+    }
+    expect((await payoutRow(h, id)).status).toBe(before);
+    const written = await ledgerBatches(h, id);
+    await h.receiver.handle(m);
+    await h.receiver.handle(m);
+    expect(await ledgerBatches(h, id)).toEqual(written);
+    const { payout, sent } = await balances(h, c);
+    const expected = { ERROR: ['rejected', '21.5', '0'], RECONCILED: ['done', '0', '0'], RETURNED: ['confirmed', '0', '21.5'] }[status]!;
+    expect([(await payoutRow(h, id)).status, payout, sent]).toEqual(expected);
+    expect(add(payout, sent)).toBe(status === 'RECONCILED' ? '0' : '21.5');
+  });
+});
+
+describe('with the OEBS stand-in', () => {
+  it('payouts reach their end on their own: accepted → done, returned → paid again → done, refused → rejected', async () => {
+    const [accept, ret, reject] = [uniqueClient(), uniqueClient(), uniqueClient()];
+    // Topics of their own (another environment), so the stand-in answers only these payouts.
+    const e = await harnessOn(h.s, { PAYOUT_ENV: `e2e${process.pid}`, PAYOUT_OEBS_EMULATOR: JSON.stringify({ [ret]: 'return', [reject]: 'reject' }) });
+    const emulator = await OebsEmulator.create({ config: e.config, sql: h.s.db.sql, topics: e.topics, log, retry: { baseMs: 1, maxMs: 5 } });
+    const ids = { accept: await pendingPayout(e, accept, '100.45'), ret: await pendingPayout(e, ret, '7.005'), reject: await pendingPayout(e, reject, '3') };
+    const final = async () => (await Promise.all(Object.values(ids).map((id) => payoutRow(e, id)))).every((p) => p.status === 'done' || p.status === 'rejected');
+    // Until every payout is final and nothing is left to do (the return comes after the first payment).
+    for (let round = 0, busy = 1; round < 50 && (busy > 0 || !(await final())); round++) {
+      busy = (await e.sender.runOnce()).count + (await emulator.runOnce()) + (await e.receiver.runOnce());
+    }
+    expect(await payoutRow(e, ids.accept)).toMatchObject({ status: 'done', oebs_payment_id: `P${ids.accept}-A` });
+    expect(await payoutRow(e, ids.ret)).toMatchObject({ status: 'done', oebs_payment_id: `P${ids.ret}-B` });
+    expect(await payoutRow(e, ids.reject)).toMatchObject({ status: 'rejected', error: 'rejected by the OEBS emulator' });
+    expect(await balances(e, accept)).toEqual({ payout: '0', sent: '0' });
+    expect(await balances(e, ret)).toEqual({ payout: '0', sent: '0' });
+    expect(await balances(e, reject)).toEqual({ payout: '3', sent: '0' });
+    expect(await history(e, ids.ret)).toEqual(['new', 'pending', 'confirmed', 'done', 'confirmed', 'done']);
+  });
+});
