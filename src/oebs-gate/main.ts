@@ -1,5 +1,5 @@
-// The oebs-gate process: the sender loop (reserve, publish), the topics relay (NATS backend) and
-// the status receiver, sharing one pool.
+// The oebs-gate process: the sender loop (reserve, publish), the status receiver (ARD/OEBS answers)
+// and the topics relay (NATS backend), sharing one pool.
 import { createAccountsClient } from '../accounts/client.ts';
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
@@ -11,6 +11,8 @@ import { topicsFor } from '../topics/paths.ts';
 import { PollLoop } from '../worker/loop.ts';
 import { createWorkerRegistry, serveMetrics } from '../worker/metrics.ts';
 import { senderLedger } from './ledger.ts';
+import { Receiver } from './receiver.ts';
+import { receiverLedger } from './receiver-ledger.ts';
 import { Sender } from './sender.ts';
 
 export async function runOebsGate(config: Readonly<Config>, log: Logger) {
@@ -29,12 +31,14 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
     maxBackoffMs: config.oebsGate.intervalMs,
     onError: (err) => log.error({ err }, 'sender run failed'),
   });
+  const receiver = await Receiver.create({ config, sql: db.sql, ledger: receiverLedger(accounts), topics, log, registry });
   senderLoop.start();
+  receiver.start();
   topics.relay.start();
   const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort) : undefined;
   log.info({ intervalMs: config.oebsGate.intervalMs, limit: config.oebsGate.limit, topics: config.topics.backend }, 'oebs-gate running');
   onShutdown(log, async () => {
-    await senderLoop.stop();
+    await Promise.all([senderLoop.stop(), receiver.stop()]);
     await topics.close();
     metrics?.close();
     await db.close();
