@@ -12,6 +12,7 @@ import { PollLoop } from '../worker/loop.ts';
 import { createWorkerRegistry, serveMetrics } from '../worker/metrics.ts';
 import { senderLedger } from './ledger.ts';
 import { Receiver } from './receiver.ts';
+import { NotYet } from './receiver-apply.ts';
 import { receiverLedger } from './receiver-ledger.ts';
 import { Sender } from './sender.ts';
 
@@ -20,7 +21,10 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   await migrate(db.sql);
   const registry = createWorkerRegistry('oebs-gate');
   const accounts = createAccountsClient({ url: config.accounts.url, timeoutMs: config.accounts.timeoutMs });
-  const topics = await createTopics(config, db.sql, (err) => log.error({ err }, 'topics'));
+  // An answer that arrived before the one it follows (OEBS before ARD NEW) waits by redelivery:
+  // expected, so not an error in the log.
+  const topics = await createTopics(config, db.sql, (err) =>
+    err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'));
   const sender = new Sender({
     config, sql: db.sql, ledger: senderLedger(accounts), publisher: topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log, registry,
