@@ -20,7 +20,7 @@ if (process.argv[2] === 'req-gate') {
   gate = new ReqGate({ config, sql, accounts: payoutAccountsSource(accounts), log });
 } else {
   const topics = await createTopics(config, sql);
-  gate = new Sender({ config, sql, ledger: senderLedger(accounts), publisher: topics, newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log });
+  gate = new Sender({ config, sql, ledger: senderLedger(accounts, config.accounts.lockTimeoutS), publisher: topics, newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log });
 }
 let idle = 0;
 while (idle < 2) idle = (await gate.runOnce()).count === 0 ? idle + 1 : 0;

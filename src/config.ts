@@ -26,7 +26,11 @@ export interface Config {
   };
   api: { host: string; port: number; tokens: Map<string, ApiCaller>; bodyLimit: number };
   /** url: where payout reaches the accounts system; host/port: where the stand-in listens. */
-  accounts: { url: string; host: string; port: number; timeoutMs: number };
+  accounts: {
+    url: string; host: string; port: number; timeoutMs: number;
+    /** How long the sender's lock on an account lives if the sender dies holding it. */
+    lockTimeoutS: number;
+  };
   reqGate: { intervalMs: number; limit: number };
   oebsGate: { intervalMs: number; limit: number };
   /** How long an OEBS answer may wait for its payouts' ARD NEW before it goes to the errors topic. */
@@ -248,6 +252,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       host: r.str('PAYOUT_ACCOUNTS_HOST', '127.0.0.1'),
       port: accountsPort,
       timeoutMs: r.duration('PAYOUT_ACCOUNTS_TIMEOUT', '5s'),
+      lockTimeoutS: Math.ceil(r.duration('PAYOUT_ACCOUNTS_LOCK_TIMEOUT', '30s') / 1000),
     },
     reqGate: { intervalMs: r.duration('PAYOUT_REQ_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_REQUEST_LIMIT', 500, 1, 100_000) },
     oebsGate: { intervalMs: r.duration('PAYOUT_OEBS_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_SENDER_LIMIT', 500, 1, 100_000) },

@@ -5,8 +5,6 @@ import { cpfsOf } from '../domain/sender-decision.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
 import type { AccountRef, Reservation, SenderLedger } from './ports.ts';
 
-/** How long an account stays locked if the sender dies holding the lock. */
-export const LOCK_TIMEOUT_S = 30;
 const RESERVATION_LOOKBACK_MS = 24 * 3_600_000;
 const END_OF_TIME = '9999-12-31T00:00:00Z';
 
@@ -28,7 +26,9 @@ function reservationOf(events: readonly TurnoverEvent[]): Reservation | undefine
   };
 }
 
-export function senderLedger(client: AccountsClient): SenderLedger {
+/** `lockTimeoutS`: how long an account stays locked if the sender dies holding the lock; it must
+ *  outlast the read and the write of one payout (two accounts calls). */
+export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderLedger {
   return {
     async lockAndRead(account, { payoutId, since, createdAt }) {
       const loc = accountLoc(account, 'payout');
@@ -39,7 +39,7 @@ export function senderLedger(client: AccountsClient): SenderLedger {
       const res = await client.read({
         balances: [{ loc }],
         detailed_turnovers: [{ loc, dt_from: from.toISOString(), dt_to: END_OF_TIME }],
-        lock: { loc, timeout_s: LOCK_TIMEOUT_S },
+        lock: { loc, timeout_s: lockTimeoutS },
       });
       if (!res.lock) throw new Error('the accounts system answered a locking read without a lock');
       const balance = res.balances[0] ?? { debit: '0', credit: '0' };

@@ -26,7 +26,7 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   const topics = await createTopics(config, db.sql, (err) =>
     err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'));
   const sender = new Sender({
-    config, sql: db.sql, ledger: senderLedger(accounts), publisher: topics,
+    config, sql: db.sql, ledger: senderLedger(accounts, config.accounts.lockTimeoutS), publisher: topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log, registry,
   });
   // A full batch means more may be waiting: go again at once; otherwise wait for the interval.

@@ -44,6 +44,7 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
       PAYOUT_OEBS_GATE_INTERVAL: '200ms',
       PAYOUT_ENV: `e2e${randomBytes(3).toString('hex')}`, // own NATS streams per run
       PAYOUT_LOG_LEVEL: 'warn',
+      PAYOUT_ACCOUNTS_LOCK_TIMEOUT: '5s', // a killed sender's lock frees the account sooner
       PAYOUT_FAILPOINTS_ONCE_DIR: onceDir,
       ...env,
     },
