@@ -107,7 +107,8 @@ describe('OEBS answers', () => {
     expect(await balances(h, c)).toEqual({ payout: '0', sent: '40' });
     await h.receiver.handle(oebs(h, [batch], 'CREATED', 'PB', '40'));
     await h.receiver.handle(oebs(h, [batch], 'RECONCILED', 'PB', '40'));
-    // A late RETURNED of the first payment does not undo the second.
+    // A late CREATED and RETURNED of the first payment do not undo the second.
+    await h.receiver.handle(oebs(h, [batch], 'CREATED', 'PA', '40'));
     await h.receiver.handle(oebs(h, [batch], 'RETURNED', 'PA', '40'));
     expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: 'PB' });
     expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
