@@ -11,6 +11,7 @@ const commands: Record<string, { about: string; run: () => Promise<Command> }> =
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
   'req-gate': { about: 'turns payout requests into payouts', run: async () => (await import('./req-gate/main.ts')).runReqGate },
+  'oebs-gate': { about: 'sends payouts to OEBS (sender) and follows the ARD/OEBS answers (receiver)', run: async () => (await import('./oebs-gate/main.ts')).runOebsGate },
   'oebs-emulator': { about: 'stand-in OEBS/ARD: answers new-payout messages on the status topics', run: async () => (await import('./standins/oebs/main.ts')).runOebsEmulator },
   'start-db': { about: 'start the embedded Postgres, apply migrations, keep it running', run: async () => (await import('./db/commands.ts')).runStartDb },
 };
