@@ -1,5 +1,6 @@
 // The receiver over real Postgres and the stand-in ledger: payouts reserved by the real sender,
 // ARD/OEBS answers handed to the receiver's handler, the ledger checked after every step.
+import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { add } from '../src/domain/money.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
@@ -291,5 +292,26 @@ describe('with the OEBS stand-in', () => {
     expect(await balances(e, ret)).toEqual({ payout: '0', sent: '0' });
     expect(await balances(e, reject)).toEqual({ payout: '3', sent: '0' });
     expect(await history(e, ids.ret)).toEqual(['new', 'pending', 'confirmed', 'done', 'confirmed', 'done']);
+  });
+});
+
+describe('dry-run payouts and metrics', () => {
+  it('a dry-run payout is answered on the -dry topics only; the counters say what happened', async () => {
+    const registry = new Registry();
+    const m = await harnessOn(h.s, {}, { registry });
+    const c = uniqueClient();
+    const id = await pendingPayout(m, c, '2', false, true);
+    const onRealTopic = ard(m, id, 'NEW');
+    await m.receiver.handle(onRealTopic);
+    expect(await errorsAbout(m, { msgId: onRealTopic.msgId })).toEqual([expect.objectContaining({ reason: expect.stringContaining('does not belong to this topic') })]);
+    const dry = m.config.topics.bases.get('taxi') + '/payout-status-ard-dry';
+    await m.receiver.handle({ ...ard(m, id, 'NEW'), topic: dry });
+    expect(await payoutRow(m, id)).toMatchObject({ status: 'confirmed' });
+    await expect(m.receiver.handle(oebs(m, ['B-none'], 'CREATED', 'P', '1'))).rejects.toBeInstanceOf(NotYet);
+    const text = await registry.metrics();
+    expect(text).toContain(`payout_receiver_messages_total{topic="${m.t.statusArd}",outcome="error"} 1`);
+    expect(text).toContain(`payout_receiver_messages_total{topic="${dry}",outcome="applied"} 1`);
+    expect(text).toContain(`payout_receiver_messages_total{topic="${m.t.statusOebs}",outcome="wait"} 1`);
+    expect(text).toContain('payout_receiver_status_changes_total{from="pending",to="confirmed"} 1');
   });
 });
