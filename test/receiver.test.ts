@@ -233,7 +233,7 @@ describe('messages that cannot be applied go to the errors topic and are acknowl
   });
 });
 
-describe('transient failures are retried; a crash between ledger and commit is repaired by the redelivery', () => {
+describe('ledger failures: transient ones are retried, a crash between ledger and commit is repaired by the redelivery', () => {
   it('ledger down: the handler throws, nothing changes; later the message applies', async () => {
     const c = uniqueClient();
     const id = await pendingPayout(h, c, '8');
@@ -246,6 +246,21 @@ describe('transient failures are retried; a crash between ledger and commit is r
     await h.receiver.handle(m);
     expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
     expect(await balances(h, c)).toEqual({ payout: '8', sent: '0' });
+  });
+
+  it('a permanent ledger refusal for one payout of a payment: the others are paid, that one stays with a notice', async () => {
+    const [ok, refused] = [uniqueClient(), uniqueClient()];
+    const ids = [await pendingPayout(h, ok, '1.5'), await pendingPayout(h, refused, '2.5')];
+    const batch = `BR${ids[0]}`;
+    for (const id of ids) await h.receiver.handle(ard(h, id, 'NEW', { payment_batch_id: batch }));
+    const url = await faultyAccounts(h.s.url, ({ path, clientId }) => (path === '/v1/batch/write' && clientId === refused ? 400 : undefined));
+    const strict = await harnessOn(h.s, {}, { accountsUrl: url });
+    await strict.receiver.handle(oebs(h, [batch], 'RECONCILED', `PR${ids[0]}`, '4.00'));
+    expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'done' });
+    expect(await payoutRow(h, ids[1]!)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, ok)).toEqual({ payout: '0', sent: '0' });
+    expect(await balances(h, refused)).toEqual({ payout: '0', sent: '2.5' });
+    expect(await errorsAbout(h, { payoutId: ids[1]! })).toEqual([expect.objectContaining({ kind: 'notice', reason: expect.stringContaining('ledger refused') })]);
   });
 
   it.each(['ERROR', 'RECONCILED', 'RETURNED'])('crash after the ledger write of %s: the repeat moves no money twice', async (status) => {
