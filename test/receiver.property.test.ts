@@ -1,5 +1,5 @@
-// Property: whatever ARD and OEBS send — duplicates, any order, crashes between a ledger write and
-// the commit — the receiver never pays a payout twice, never loses or makes money, and never
+// Property: whatever ARD and OEBS send — duplicates, any order, contradicting ARD answers, one
+// payment over two payouts, crashes between a ledger write and the commit — the receiver never pays a payout twice, never loses or makes money, and never
 // takes a payout out of a final state except through OEBS RETURNED. After everything has been
 // delivered once more (the redeliveries), each payout's status agrees with its money.
 import fc from 'fast-check';
@@ -21,15 +21,19 @@ interface Case {
   amount: string;
 }
 
-/** Everything ARD and OEBS might say about one payout, in the order they would say it. */
-function script(c: Case, refused: boolean, returned: boolean, contradict: boolean): DeliveredMessage[] {
-  const batch = `B${c.id}`;
-  const amount = roundOebs(c.amount);
-  const ardAnswer = ard(h, c.id, refused ? 'ERROR' : 'NEW');
-  const msgs = [ardAnswer, ard(h, c.id, 'PROCESSED')];
-  if (contradict) msgs.push(ard(h, c.id, refused ? 'NEW' : 'ERROR'));
-  msgs.push(oebs(h, [batch], 'CREATED', `${batch}-A`, amount), oebs(h, [batch], 'TRANSMITTED', `${batch}-A`, amount), oebs(h, [batch], 'RECONCILED', `${batch}-A`, amount));
-  if (returned) msgs.push(oebs(h, [batch], 'RETURNED', `${batch}-A`, amount), oebs(h, [batch], 'CREATED', `${batch}-B`, amount), oebs(h, [batch], 'RECONCILED', `${batch}-B`, amount));
+/** Everything ARD might say about one payout (its batch `batch` when accepted). */
+function ardScript(c: Case, batch: string, refused: boolean, contradict: boolean): DeliveredMessage[] {
+  const over = { payment_batch_id: batch };
+  const msgs = [ard(h, c.id, refused ? 'ERROR' : 'NEW', over), ard(h, c.id, 'PROCESSED', over)];
+  if (contradict) msgs.push(ard(h, c.id, refused ? 'NEW' : 'ERROR', over));
+  return msgs;
+}
+
+/** Everything OEBS might say about the payments of a batch, in the order it would say it. */
+function oebsScript(batch: string, amount: string, returned: boolean): DeliveredMessage[] {
+  const pay = (status: string, attempt: string) => oebs(h, [batch], status, `${batch}-${attempt}`, amount);
+  const msgs = [pay('CREATED', 'A'), pay('TRANSMITTED', 'A'), pay('RECONCILED', 'A')];
+  if (returned) msgs.push(pay('RETURNED', 'A'), pay('CREATED', 'B'), pay('RECONCILED', 'B'));
   return msgs;
 }
 
@@ -78,15 +82,21 @@ it('duplicates, reorderings and crashes never pay twice nor lose money', async (
     contradict: fc.boolean(),
   });
   const steps = fc.array(fc.record({ pick: fc.nat(), crash: fc.boolean() }), { minLength: 5, maxLength: 25 });
-  await fc.assert(fc.asyncProperty(fc.array(payoutCase, { minLength: 1, maxLength: 2 }), steps, async (cases, plan) => {
+  // shared: two payouts in one ARD batch, paid by one OEBS payment of their sum.
+  await fc.assert(fc.asyncProperty(fc.array(payoutCase, { minLength: 1, maxLength: 2 }), fc.boolean(), steps, async (cases, shared, plan) => {
     const made: Case[] = [];
     const pool: DeliveredMessage[] = [];
     for (const pc of cases) {
       const client = uniqueClient();
-      const c = { id: await pendingPayout(h, client, pc.amount), client, amount: pc.amount };
-      made.push(c);
-      pool.push(...script(c, pc.refused, pc.returned, pc.contradict));
+      made.push({ id: await pendingPayout(h, client, pc.amount), client, amount: pc.amount });
     }
+    const joint = shared && made.length === 2 ? `BS${made[0]!.id}` : undefined;
+    for (const [i, c] of made.entries()) {
+      const pc = cases[i]!;
+      pool.push(...ardScript(c, joint ?? `B${c.id}`, pc.refused, pc.contradict));
+      if (!joint) pool.push(...oebsScript(`B${c.id}`, roundOebs(c.amount), pc.returned));
+    }
+    if (joint) pool.push(...oebsScript(joint, sum(made.map((c) => roundOebs(c.amount))), cases[0]!.returned));
     // A message whose handler crashed holds back its key until it is redelivered (as the topics do).
     const blocked = new Map<string, DeliveredMessage>();
     const keyOf = (m: DeliveredMessage) => `${m.topic}#${m.key}`;
