@@ -1,7 +1,8 @@
 // Property: whatever ARD and OEBS send — duplicates, any order, contradicting ARD answers, one
-// payment over two payouts, crashes between a ledger write and the commit — the receiver never pays a payout twice, never loses or makes money, and never
-// takes a payout out of a final state except through OEBS RETURNED. After everything has been
-// delivered once more (the redeliveries), each payout's status agrees with its money.
+// payment over two payouts, crashes between a ledger write and the commit — the receiver never
+// pays a payout twice, never loses or makes money, and never takes a payout out of a final state
+// except through OEBS RETURNED. After everything has been delivered once more (the
+// redeliveries), each payout's status agrees with its money.
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
 import { add, cmp, isZero, roundOebs, sub, sum } from '../src/domain/money.ts';
