@@ -1,6 +1,7 @@
 // Shared setup of the receiver tests: the stand-in ledger in-process, payouts made `pending` by
 // the real sender (so the ledger holds real reservations), a receiver whose handler the tests
 // call directly, the ARD/OEBS messages as the OEBS stand-in writes them, and ledger views.
+import type { Registry } from 'prom-client';
 import { createAccountsClient } from '../src/accounts/client.ts';
 import type { Config } from '../src/config.ts';
 import { sub } from '../src/domain/money.ts';
@@ -33,7 +34,9 @@ export async function startHarness(env: Record<string, string> = {}, opts: { now
 }
 
 /** A sender and a receiver on the stand-in `s`, with their own configuration. */
-export async function harnessOn(s: Standin, env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string } = {}): Promise<Harness> {
+export async function harnessOn(
+  s: Standin, env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string; registry?: Registry } = {},
+): Promise<Harness> {
   const config = testConfig({ PAYOUT_SENDER_LIMIT: '100', ...env });
   const topics = await createTopics(config, s.db.sql);
   const sender = new Sender({
@@ -41,7 +44,7 @@ export async function harnessOn(s: Standin, env: Record<string, string> = {}, op
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log,
   });
   const ledger = receiverLedger(opts.accountsUrl ? createAccountsClient({ url: opts.accountsUrl, timeoutMs: 10_000 }) : s.client);
-  const receiver = await Receiver.create({ config, sql: s.db.sql, ledger, topics, log, now: opts.now, retry: { baseMs: 1, maxMs: 5 } });
+  const receiver = await Receiver.create({ config, sql: s.db.sql, ledger, topics, log, now: opts.now, registry: opts.registry, retry: { baseMs: 1, maxMs: 5 } });
   return { s, config, topics, sender, receiver, t: topicsFor(config, 'taxi', false) };
 }
 
@@ -50,8 +53,9 @@ export const uniqueClient = () => String(300_000 + process.pid * 10 + ++seq * 10
 export const acc = (client: string) => ({ namespace: 'taxi', client_id: client, contract_id: '7', service_id: '124', currency: 'RUB' });
 
 /** Credits the client, makes a fixed payout of `amount` and lets the real sender reserve it. */
-export async function pendingPayout(h: Harness, client: string, amount: string, cpf = false): Promise<string> {
-  const info = cpf ? { cpf: [{ external_id: `R-${client}`, amount, operation_type: 'INSERT_NETTING' }] } : {};
+export async function pendingPayout(h: Harness, client: string, amount: string, cpf = false, dryRun = false): Promise<string> {
+  const info: Record<string, unknown> = cpf ? { cpf: [{ external_id: `R-${client}`, amount, operation_type: 'INSERT_NETTING' }] } : {};
+  if (dryRun) info.dry_run = true;
   await credit(h.s.client, acc(client), amount, info);
   const id = await insertFixedPayout(h.s.db.sql, { external_id: `f-${client}-${++seq}`, ...acc(client), amount, approve_req: false });
   await h.sender.runOnce();

@@ -1,5 +1,6 @@
 // The receiver over real Postgres and the stand-in ledger: payouts reserved by the real sender,
 // ARD/OEBS answers handed to the receiver's handler, the ledger checked after every step.
+import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { add } from '../src/domain/money.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
@@ -107,7 +108,8 @@ describe('OEBS answers', () => {
     expect(await balances(h, c)).toEqual({ payout: '0', sent: '40' });
     await h.receiver.handle(oebs(h, [batch], 'CREATED', 'PB', '40'));
     await h.receiver.handle(oebs(h, [batch], 'RECONCILED', 'PB', '40'));
-    // A late RETURNED of the first payment does not undo the second.
+    // A late CREATED and RETURNED of the first payment do not undo the second.
+    await h.receiver.handle(oebs(h, [batch], 'CREATED', 'PA', '40'));
     await h.receiver.handle(oebs(h, [batch], 'RETURNED', 'PA', '40'));
     expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: 'PB' });
     expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
@@ -231,7 +233,7 @@ describe('messages that cannot be applied go to the errors topic and are acknowl
   });
 });
 
-describe('transient failures are retried; a crash between ledger and commit is repaired by the redelivery', () => {
+describe('ledger failures: transient ones are retried, a crash between ledger and commit is repaired by the redelivery', () => {
   it('ledger down: the handler throws, nothing changes; later the message applies', async () => {
     const c = uniqueClient();
     const id = await pendingPayout(h, c, '8');
@@ -244,6 +246,21 @@ describe('transient failures are retried; a crash between ledger and commit is r
     await h.receiver.handle(m);
     expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
     expect(await balances(h, c)).toEqual({ payout: '8', sent: '0' });
+  });
+
+  it('a permanent ledger refusal for one payout of a payment: the others are paid, that one stays with a notice', async () => {
+    const [ok, refused] = [uniqueClient(), uniqueClient()];
+    const ids = [await pendingPayout(h, ok, '1.5'), await pendingPayout(h, refused, '2.5')];
+    const batch = `BR${ids[0]}`;
+    for (const id of ids) await h.receiver.handle(ard(h, id, 'NEW', { payment_batch_id: batch }));
+    const url = await faultyAccounts(h.s.url, ({ path, clientId }) => (path === '/v1/batch/write' && clientId === refused ? 400 : undefined));
+    const strict = await harnessOn(h.s, {}, { accountsUrl: url });
+    await strict.receiver.handle(oebs(h, [batch], 'RECONCILED', `PR${ids[0]}`, '4.00'));
+    expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'done' });
+    expect(await payoutRow(h, ids[1]!)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, ok)).toEqual({ payout: '0', sent: '0' });
+    expect(await balances(h, refused)).toEqual({ payout: '0', sent: '2.5' });
+    expect(await errorsAbout(h, { payoutId: ids[1]! })).toEqual([expect.objectContaining({ kind: 'notice', reason: expect.stringContaining('ledger refused') })]);
   });
 
   it.each(['ERROR', 'RECONCILED', 'RETURNED'])('crash after the ledger write of %s: the repeat moves no money twice', async (status) => {
@@ -290,5 +307,26 @@ describe('with the OEBS stand-in', () => {
     expect(await balances(e, ret)).toEqual({ payout: '0', sent: '0' });
     expect(await balances(e, reject)).toEqual({ payout: '3', sent: '0' });
     expect(await history(e, ids.ret)).toEqual(['new', 'pending', 'confirmed', 'done', 'confirmed', 'done']);
+  });
+});
+
+describe('dry-run payouts and metrics', () => {
+  it('a dry-run payout is answered on the -dry topics only; the counters say what happened', async () => {
+    const registry = new Registry();
+    const m = await harnessOn(h.s, {}, { registry });
+    const c = uniqueClient();
+    const id = await pendingPayout(m, c, '2', false, true);
+    const onRealTopic = ard(m, id, 'NEW');
+    await m.receiver.handle(onRealTopic);
+    expect(await errorsAbout(m, { msgId: onRealTopic.msgId })).toEqual([expect.objectContaining({ reason: expect.stringContaining('does not belong to this topic') })]);
+    const dry = m.config.topics.bases.get('taxi') + '/payout-status-ard-dry';
+    await m.receiver.handle({ ...ard(m, id, 'NEW'), topic: dry });
+    expect(await payoutRow(m, id)).toMatchObject({ status: 'confirmed' });
+    await expect(m.receiver.handle(oebs(m, ['B-none'], 'CREATED', 'P', '1'))).rejects.toBeInstanceOf(NotYet);
+    const text = await registry.metrics();
+    expect(text).toContain(`payout_receiver_messages_total{topic="${m.t.statusArd}",outcome="error"} 1`);
+    expect(text).toContain(`payout_receiver_messages_total{topic="${dry}",outcome="applied"} 1`);
+    expect(text).toContain(`payout_receiver_messages_total{topic="${m.t.statusOebs}",outcome="wait"} 1`);
+    expect(text).toContain('payout_receiver_status_changes_total{from="pending",to="confirmed"} 1');
   });
 });

@@ -32,6 +32,9 @@ describe('OEBS answers', () => {
     expect(decideOebs('confirmed', 'RECONCILED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('pay');
     expect(decideOebs('done', 'RETURNED', { paymentId: 'A', paidBy: 'B', returned: ['A'] }).kind).toBe('skip');
     expect(decideOebs('done', 'RETURNED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('return');
+    expect(decideOebs('done', 'CREATED', { paymentId: 'A', paidBy: 'B', returned: [] }).kind).toBe('skip');
+    expect(decideOebs('done', 'CREATED', { paymentId: 'A', paidBy: 'A', returned: [] }).kind).toBe('register');
+    expect(decideOebs('confirmed', 'CREATED', returnedA).kind).toBe('skip');
   });
   it('CREATED registers, TRANSMITTED records, unknown is impossible', () => {
     expect(decideOebs('confirmed', 'CREATED').kind).toBe('register');

@@ -63,6 +63,12 @@ export function decideOebs(status: PayoutStatus, statusType: string, f: PaymentF
   const wasReturned = f.paymentId !== undefined && (f.returned ?? []).includes(f.paymentId);
   switch (statusType) {
     case 'CREATED':
+      // A late CREATED of an old payment must not replace the payment a payout was paid under:
+      // RETURNED trusts that id to say which payment it undoes.
+      if (wasReturned) return skip(`OEBS CREATED of payment ${f.paymentId}, which was returned`);
+      if (status === 'done' && f.paymentId !== undefined && f.paidBy && f.paidBy !== f.paymentId) {
+        return skip(`OEBS CREATED of payment ${f.paymentId}, payout paid by ${f.paidBy}`);
+      }
       return { kind: 'register' };
     case 'RECONCILED':
       // Its money came back (RETURNED was applied): a late repeat must not mark the payout paid.

@@ -114,8 +114,21 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
   // All or nothing: one impossible payout sends the whole message to the errors topic.
   for (const { action } of decided) if (action.kind === 'impossible') throw new Unappliable(action.reason);
   for (const { action } of decided) if (action.kind === 'wait') throw new NotYet(action.reason);
-  for (const { p, action } of decided) await applyOebsAction(tx, ctx, p, action, o);
-  return decided.map((d) => d.action.kind);
+  const kinds: ReceiverAction['kind'][] = [];
+  for (const { p, action } of decided) {
+    try {
+      await applyOebsAction(tx, ctx, p, action, o);
+      kinds.push(action.kind);
+    } catch (err) {
+      // The ledger refused this payout's event for good: nothing moved for it, so it stays as it
+      // is with a notice, while the payouts already written commit (rolling them back would leave
+      // their events in the ledger without the status change, with no redelivery to repair it).
+      if (!(err instanceof Unappliable)) throw err;
+      await ctx.notice(tx, p.id, `OEBS ${o.statusType} of payment ${o.paymentId} not applied: ${err.message}`);
+      kinds.push('notice');
+    }
+  }
+  return kinds;
 }
 
 async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, action: ReceiverAction, o: OebsAnswer) {

@@ -222,10 +222,12 @@ export async function recordPayoutOebsStatus(tx: Db, id: string, oebsStatus: str
   await tx`update t_payout set oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now() where id = ${id}`;
 }
 
+/** OEBS created a payment for the payout; a done payout keeps the payment it was paid under. */
 export async function recordPayoutPayment(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
   const rows = await tx`
     update t_payout set oebs_payment_id = ${paymentId}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and status in ('confirmed', 'done')
+    where id = ${id} and not (${paymentId} = any(oebs_returned_payments))
+      and (status = 'confirmed' or (status = 'done' and (oebs_payment_id is null or oebs_payment_id = ${paymentId})))
     returning id`;
   return rows.length === 1;
 }

@@ -1,0 +1,131 @@
+// Property: whatever ARD and OEBS send — duplicates, any order, contradicting ARD answers, one
+// payment over two payouts, crashes between a ledger write and the commit — the receiver never
+// pays a payout twice, never loses or makes money, and never takes a payout out of a final state
+// except through OEBS RETURNED. After everything has been delivered once more (the
+// redeliveries), each payout's status agrees with its money.
+import fc from 'fast-check';
+import { beforeAll, expect, it } from 'vitest';
+import { add, cmp, isZero, roundOebs, sub, sum } from '../src/domain/money.ts';
+import { FailpointError, setFailpoints } from '../src/failpoints.ts';
+import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
+import type { DeliveredMessage } from '../src/topics/types.ts';
+import { ard, balances, history, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness } from './receiver-support.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+interface Case {
+  id: string;
+  client: string;
+  amount: string;
+}
+
+/** Everything ARD might say about one payout (its batch `batch` when accepted). */
+function ardScript(c: Case, batch: string, refused: boolean, contradict: boolean): DeliveredMessage[] {
+  const over = { payment_batch_id: batch };
+  const msgs = [ard(h, c.id, refused ? 'ERROR' : 'NEW', over), ard(h, c.id, 'PROCESSED', over)];
+  if (contradict) msgs.push(ard(h, c.id, refused ? 'NEW' : 'ERROR', over));
+  return msgs;
+}
+
+/** Everything OEBS might say about the payments of a batch, in the order it would say it. */
+function oebsScript(batch: string, amount: string, returned: boolean): DeliveredMessage[] {
+  const pay = (status: string, attempt: string) => oebs(h, [batch], status, `${batch}-${attempt}`, amount);
+  const msgs = [pay('CREATED', 'A'), pay('TRANSMITTED', 'A'), pay('RECONCILED', 'A')];
+  if (returned) msgs.push(pay('RETURNED', 'A'), pay('CREATED', 'B'), pay('RECONCILED', 'B'));
+  return msgs;
+}
+
+/** Money that left through OEBS: confirm debits minus cancel-payout credits, and how many of each. */
+async function paidOut(id: string) {
+  const rows = await h.s.db.sql<{ event_type: string; type: string; amount: string }[]>`
+    select b.event_type, e.type, e.amount::text from accounts.batch b join accounts.event e on e.batch_id = b.id
+    where b.external_id like ${`payout/${id}/%`}`;
+  const confirms = rows.filter((r) => r.event_type === 'payout-confirm');
+  const returns = rows.filter((r) => r.event_type === 'payout-cancel-payout');
+  return { paid: sub(sum(confirms.map((r) => r.amount)), sum(returns.map((r) => r.amount))), confirms: confirms.length, returns: returns.length };
+}
+
+async function checkInvariants(c: Case) {
+  const { payout, sent } = await balances(h, c.client);
+  const { paid } = await paidOut(c.id);
+  // Money is neither made nor lost: it is on payout, on payout_sent, or paid out.
+  expect(add(add(payout, sent), paid)).toBe(c.amount.replace(/\.?0+$/, ''));
+  // Never paid twice, never refunded twice.
+  expect([isZero(paid), cmp(paid, c.amount) === 0]).toContain(true);
+  expect([isZero(payout), cmp(payout, c.amount) === 0]).toContain(true);
+  // Final states are left only by RETURNED (done → confirmed).
+  const steps = await history(h, c.id);
+  for (let i = 1; i < steps.length; i++) {
+    expect(steps[i - 1]).not.toBe('rejected');
+    if (steps[i - 1] === 'done') expect(steps[i]).toBe('confirmed');
+  }
+}
+
+/** After every message has been delivered again without crashes: the status says where the money is. */
+async function checkSettled(c: Case) {
+  const { status } = await payoutRow(h, c.id);
+  const { payout, sent } = await balances(h, c.client);
+  const { paid } = await paidOut(c.id);
+  const amount = c.amount.replace(/\.?0+$/, '');
+  const expected = { rejected: [amount, '0', '0'], confirmed: ['0', amount, '0'], done: ['0', '0', amount] }[status];
+  expect(expected, `payout ${c.id} ended ${status}`).toBeDefined();
+  expect([payout, sent, paid]).toEqual(expected);
+}
+
+it('duplicates, reorderings and crashes never pay twice nor lose money', async () => {
+  const payoutCase = fc.record({
+    amount: fc.stringMatching(/^[1-9][0-9]{0,4}\.[0-9]{2}$/),
+    refused: fc.boolean(),
+    returned: fc.boolean(),
+    contradict: fc.boolean(),
+  });
+  const steps = fc.array(fc.record({ pick: fc.nat(), crash: fc.boolean() }), { minLength: 5, maxLength: 25 });
+  // shared: two payouts in one ARD batch, paid by one OEBS payment of their sum.
+  await fc.assert(fc.asyncProperty(fc.array(payoutCase, { minLength: 1, maxLength: 2 }), fc.boolean(), steps, async (cases, shared, plan) => {
+    const made: Case[] = [];
+    const pool: DeliveredMessage[] = [];
+    for (const pc of cases) {
+      const client = uniqueClient();
+      made.push({ id: await pendingPayout(h, client, pc.amount), client, amount: pc.amount });
+    }
+    const joint = shared && made.length === 2 ? `BS${made[0]!.id}` : undefined;
+    for (const [i, c] of made.entries()) {
+      const pc = cases[i]!;
+      pool.push(...ardScript(c, joint ?? `B${c.id}`, pc.refused, pc.contradict));
+      if (!joint) pool.push(...oebsScript(`B${c.id}`, roundOebs(c.amount), pc.returned));
+    }
+    if (joint) pool.push(...oebsScript(joint, sum(made.map((c) => roundOebs(c.amount))), cases[0]!.returned));
+    // A message whose handler crashed holds back its key until it is redelivered (as the topics do).
+    const blocked = new Map<string, DeliveredMessage>();
+    const keyOf = (m: DeliveredMessage) => `${m.topic}#${m.key}`;
+    const deliver = async (m: DeliveredMessage, crash: boolean) => {
+      setFailpoints(crash ? ['receiver.after-ledger'] : [], 'throw');
+      try {
+        await h.receiver.handle(m);
+        blocked.delete(keyOf(m));
+      } catch (err) {
+        if (err instanceof FailpointError) blocked.set(keyOf(m), m);
+        else if (!(err instanceof NotYet)) throw err;
+      } finally {
+        setFailpoints([]);
+      }
+    };
+    try {
+      for (const step of plan) {
+        const picked = pool[step.pick % pool.length]!;
+        await deliver(blocked.get(keyOf(picked)) ?? picked, step.crash);
+        for (const c of made) await checkInvariants(c);
+      }
+      for (const m of [...blocked.values(), ...pool]) await deliver(m, false);
+      for (const c of made) {
+        await checkInvariants(c);
+        await checkSettled(c);
+      }
+    } finally {
+      setFailpoints([]);
+    }
+  }), { numRuns: 30 });
+}, 120_000);
