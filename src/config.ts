@@ -51,6 +51,8 @@ export interface Config {
   failpointsOnceDir: string | undefined;
   /** Where a worker process serves /metrics; 0 = not served. */
   metricsPort: number;
+  /** `payout start`: how many processes of each gate (req-gate, oebs-gate) to run. */
+  gateReplicas: number;
   /** OEBS stand-in: client id → its behaviour; a client absent is accepted. */
   oebsEmulator: { byClient: Map<string, OebsEmulatorBehaviour> };
 }
@@ -267,6 +269,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     failpoints: r.str('PAYOUT_FAILPOINTS', '').split(',').map((s) => s.trim()).filter(Boolean),
     failpointsOnceDir: r.optional('PAYOUT_FAILPOINTS_ONCE_DIR'),
     metricsPort: r.int('PAYOUT_METRICS_PORT', 0, 0, 65535),
+    gateReplicas: r.int('PAYOUT_GATE_REPLICAS', 1, 1, 16),
     oebsEmulator: { byClient: readOebsEmulator(r) },
   };
   if (r.problems.length) throw new ConfigError(r.problems);

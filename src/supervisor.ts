@@ -55,7 +55,9 @@ export async function runSupervisor(config: Readonly<Config>, log: Logger, args:
     env.PAYOUT_API_TOKENS = JSON.stringify({ [token]: { name: 'dev', namespaces: ['*'] } });
   }
 
-  const components: Component[] = componentNames.map((name) => ({ name, args: [name], restarts: 0 }));
+  const replicas = (name: string) => (name === 'req-gate' || name === 'oebs-gate' ? config.gateReplicas : 1);
+  const components: Component[] = componentNames.flatMap((name) =>
+    Array.from({ length: replicas(name) }, (_, i) => ({ name: replicas(name) > 1 ? `${name}#${i + 1}` : name, args: [name], restarts: 0 })));
   let stopping = false;
   const start = (c: Component) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...c.args], {
