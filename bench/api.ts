@@ -4,6 +4,7 @@
 import autocannon from 'autocannon';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { migrate } from '../src/db/migrate.ts';
 import { ROOT, benchPostgres, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
@@ -33,7 +34,10 @@ async function load(name: string, url: string, warmup = true): Promise<Result> {
   return { name, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], errors: r.non2xx + r.errors + r.timeouts };
 }
 
-async function main() {
+export interface Row { measure: string; value: string; ratio: string }
+
+/** The api rows of the benchmark table: bare route, api, ratio; also returns the markdown. */
+export async function benchApi(): Promise<Row[]> {
   const pg = await benchPostgres();
   const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
   await migrate(admin);
@@ -67,6 +71,10 @@ async function main() {
     console.log(table);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
     writeFileSync(path.join(ROOT, 'bench/results/api.md'), `${table}\n`);
+    return [
+      { measure: 'ceiling: bare Fastify route, req/s (p99 ms)', value: `${Math.round(baseline.rps)} (${baseline.p99})`, ratio: '100%' },
+      { measure: 'api POST /payout-by-client accepted, req/s (p99 ms)', value: `${Math.round(measured.rps)} (${measured.p99})`, ratio: `${(ratio * 100).toFixed(1)}%` },
+    ];
   } finally {
     await Promise.all([stopChild(bare), stopChild(api)]);
     await admin.end();
@@ -74,4 +82,4 @@ async function main() {
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await benchApi();

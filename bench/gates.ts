@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Row } from './api.ts';
 import { createAccountsClient } from '../src/accounts/client.ts';
 import { connect, type Sql } from '../src/db/connect.ts';
 import { migrate } from '../src/db/migrate.ts';
@@ -49,7 +51,8 @@ async function bareClaimLoop(sql: Sql, table: 't_request' | 't_payout', status: 
   return N / ((performance.now() - started) / 1000);
 }
 
-async function main() {
+/** The req-gate and sender rows of the benchmark table (1 and 2 replicas, and the ceilings). */
+export async function benchGates(): Promise<Row[]> {
   const pg = await benchPostgres();
   const sql = connect(pg.url, { max: 4 });
   await migrate(sql);
@@ -96,6 +99,10 @@ async function main() {
   console.log(table);
   mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(path.join(ROOT, 'bench/results/gates.md'), `${table}\n`);
+  return results.map(([name, rate]) => {
+    const ceiling = name.startsWith('req-gate') ? ceilingReq : name.startsWith('sender') ? ceilingPay : rate;
+    return { measure: name, value: String(Math.round(rate)), ratio: `${((rate / ceiling) * 100).toFixed(1)}%` };
+  });
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await benchGates();
