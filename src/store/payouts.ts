@@ -1,5 +1,6 @@
 // All SQL of t_payout that the api needs (the gates add theirs here too). One function per statement.
 import type { Db } from '../db/connect.ts';
+import type { PlannedPayout } from '../domain/request-payouts.ts';
 
 export type PayoutStatus = 'new' | 'pending' | 'confirmed' | 'done' | 'rejected';
 export const PAYOUT_STATUSES: readonly PayoutStatus[] = ['new', 'pending', 'confirmed', 'done', 'rejected'];
@@ -95,18 +96,8 @@ export async function sumByCheck(db: Db, checkIds: readonly string[], namespaces
     group by oebs_check_id`;
 }
 
-export interface RequestPayout {
-  external_id: string;
-  request_id: string;
-  namespace: string;
-  client_id: string;
-  contract_id: string;
-  service_id: string;
-  currency: string;
-  amount: string;
-  cpf_only: boolean;
-  approve_req: boolean;
-}
+/** A by-client payout as req-gate plans it. */
+export type RequestPayout = PlannedPayout;
 
 /** Inserts the payouts of requests (by-client payouts) in one statement; existing ones are kept. */
 export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[]): Promise<number> {
