@@ -170,6 +170,18 @@ describe('sender crash safety', () => {
     expect(await balances(s.client, c)).toEqual(['10', '10']);
   });
 
+  it('an accounts failure at the locking read leaves the payout new and touches nothing', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '5');
+    const id = await byClientPayout(c, '5');
+    const url = await faultyAccounts(s.url, ({ path, clientId }) => (path === '/v1/batch/read' && clientId === c ? 503 : undefined));
+    await sender({}, { accountsUrl: url }).runOnce();
+    expect(await payout(id)).toMatchObject({ status: 'new' });
+    expect(await balances(s.client, c)).toEqual(['5', '0']);
+    await sender().runOnce();
+    expect(await payout(id)).toMatchObject({ status: 'pending' });
+  });
+
   it('an accounts failure before the reservation leaves the payout new, the account unlocked, the rest going on', async () => {
     const [failing, fine] = [uniqueClient(), uniqueClient()];
     for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
