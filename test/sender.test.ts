@@ -5,6 +5,7 @@ import { sub } from '../src/domain/money.ts';
 import { setFailpoints } from '../src/failpoints.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
+import type { Publisher } from '../src/oebs-gate/ports.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
 import { createTopics } from '../src/topics/index.ts';
@@ -28,13 +29,13 @@ const uniqueClient = () => String(200_000 + process.pid * 10 + ++seq * 1000);
 const acc = (client: string, over: Record<string, string> = {}) =>
   ({ namespace: 'taxi', client_id: client, contract_id: '7', service_id: '124', currency: 'RUB', ...over });
 
-function sender(env: Record<string, string> = {}, opts: { sql?: Sql; accountsUrl?: string } = {}) {
+function sender(env: Record<string, string> = {}, opts: { sql?: Sql; accountsUrl?: string; publisher?: Publisher } = {}) {
   const config = testConfig({ PAYOUT_SENDER_LIMIT: '100', ...env });
   return new Sender({
     config,
     sql: opts.sql ?? s.db.sql,
     ledger: senderLedger(createAccountsClient({ url: opts.accountsUrl ?? s.url, timeoutMs: 10_000 })),
-    publisher: topics,
+    publisher: opts.publisher ?? topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout,
     log,
   });
@@ -196,6 +197,24 @@ describe('sender crash safety', () => {
     await s.client.lockRemove({ ...acc(failing), type: 'payout' }, lock.uid);
     await sender().runOnce();
     expect(await payout(ids.failing)).toMatchObject({ status: 'pending', amount: '5.000000' });
+  });
+
+  it('a database failure while storing one payout leaves it new with nothing stored, the rest going on', async () => {
+    const [failing, fine] = [uniqueClient(), uniqueClient()];
+    for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
+    const ids = { failing: await byClientPayout(failing, '5'), fine: await byClientPayout(fine, '5') };
+    // The publish of one payout fails in SQL, after its CPFs and status went out in the same savepoint.
+    const publisher: Publisher = { publish: (tx, msg) => (msg.key === ids.failing ? tx`select 1 / 0`.then(() => true) : topics.publish(tx, msg)) };
+    await sender({}, { publisher }).runOnce();
+    expect(await payout(ids.failing)).toMatchObject({ status: 'new' });
+    expect(await messages(ids.failing)).toEqual([]);
+    expect(await s.db.sql`select 1 from t_cpf where payout_id = ${ids.failing}`).toHaveLength(0);
+    expect(await payout(ids.fine)).toMatchObject({ status: 'pending' });
+    expect(await messages(ids.fine)).toHaveLength(1);
+    // The next round reuses the reservation the failed round made.
+    await sender().runOnce();
+    expect(await payout(ids.failing)).toMatchObject({ status: 'pending', amount: '5.000000' });
+    expect(await messages(ids.failing)).toHaveLength(1);
   });
 
   it('three replicas on 2,000 payouts: each reserved once and published once, payout_sent = the sum of the payouts', async () => {

@@ -126,7 +126,12 @@ export class Sender {
     }
   }
 
-  /** The database part, in a savepoint: one payout's failure leaves it `new`, the rest go on. */
+  /**
+   * The database part, in a savepoint: one payout's failure leaves it `new`, the rest go on.
+   * The three writes are independent, so they are issued together (postgres.js pipelines them on
+   * the claim's connection, which runs them in order); the first failure aborts the savepoint and
+   * the ones after it fail with it.
+   */
   private async store(tx: Tx, o: Outcome) {
     if (o.kind === 'retry') return;
     try {
@@ -134,14 +139,16 @@ export class Sender {
         if (o.kind === 'reject') return markPayoutRejected(sp, o.p.id, o.error);
         if (o.kind === 'zero') return markPayoutDoneEmpty(sp, o.p.id, o.dryRun);
         const amountOebs = roundOebs(o.r.amount);
-        await insertCpfs(sp, o.p.id, o.r.cpfs, o.r.dryRun);
-        await markPayoutPending(sp, o.p.id, { amount: o.r.amount, amountOebs, dryRun: o.r.dryRun, reserveDt: o.r.dt });
-        await this.deps.publisher.publish(sp as unknown as Tx, {
-          topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
-          key: o.p.id,
-          msgId: o.p.id,
-          payload: newPayoutMessage(o.p, amountOebs, new Date()),
-        });
+        await Promise.all([
+          insertCpfs(sp, o.p.id, o.r.cpfs, o.r.dryRun),
+          markPayoutPending(sp, o.p.id, { amount: o.r.amount, amountOebs, dryRun: o.r.dryRun, reserveDt: o.r.dt }),
+          this.deps.publisher.publish(sp as unknown as Tx, {
+            topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
+            key: o.p.id,
+            msgId: o.p.id,
+            payload: newPayoutMessage(o.p, amountOebs, new Date()),
+          }),
+        ]);
       });
     } catch (err) {
       this.deps.log.error({ err, payout: o.p.id }, 'sender: storing the outcome failed; the payout stays new');

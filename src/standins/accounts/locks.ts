@@ -3,16 +3,21 @@
 import type { Sql, Tx } from '../../db/connect.ts';
 import { LedgerError } from './errors.ts';
 import { locKey, type Loc } from './loc.ts';
-import { createMissingAccounts, extendLock, grantLock, lockAccountRows, releaseLock } from './store/accounts.ts';
+import { createMissingAccounts, extendLock, grantFreeLock, releaseLock } from './store/accounts.ts';
 import { inTx } from './tx.ts';
 
-/** Takes the lease inside the caller's transaction (the row stays locked until it commits). */
+/**
+ * Takes the lease inside the caller's transaction (the row stays locked until it commits). The
+ * two statements go out together (postgres.js pipelines queries issued without an await in
+ * between; one connection runs them in order), and so may statements the caller issues right
+ * after this call returns, before awaiting it: they run after the lease is taken, and if it was
+ * busy the caller's transaction rolls back anyway.
+ */
 export async function takeLock(tx: Tx, loc: Loc, timeoutS: number): Promise<string> {
   const key = locKey(loc);
-  await createMissingAccounts(tx, [key]);
-  const [row] = await lockAccountRows(tx, [key]);
-  if (row!.lock_live) throw new LedgerError('lock_busy', `the account ${key} is locked by someone else; retry when the lock is removed or expires`);
-  return grantLock(tx, row!.id, timeoutS);
+  const [, uid] = await Promise.all([createMissingAccounts(tx, [key]), grantFreeLock(tx, key, timeoutS)]);
+  if (uid === undefined) throw new LedgerError('lock_busy', `the account ${key} is locked by someone else; retry when the lock is removed or expires`);
+  return uid;
 }
 
 export async function lockInit(sql: Sql, loc: Loc, timeoutS: number): Promise<{ uid: string }> {

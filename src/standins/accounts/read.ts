@@ -10,31 +10,37 @@ import { findAccounts, listClientAccounts } from './store/accounts.ts';
 import { findBatch, listBatchEvents, listWindowEvents, sumBefore, turnoverSums } from './store/batches.ts';
 import { inTx } from './tx.ts';
 
+// The selects of one read are independent: each helper issues all of its statements at once
+// (postgres.js pipelines them on the transaction's connection) and only then awaits the answers.
+
 async function readBalances(tx: Tx, items: NonNullable<ReadBody['balances']>) {
-  const latest = new Map((await findAccounts(tx, items.map((b) => locKey(b.loc)))).map((r) => [r.loc_key, r]));
-  const out = [];
-  for (const b of items) {
+  const latestKeys = items.filter((b) => !b.dt).map((b) => locKey(b.loc));
+  const [latestRows, ...asOf] = await Promise.all([
+    latestKeys.length ? findAccounts(tx, latestKeys) : [],
+    ...items.map((b) => (b.dt ? sumBefore(tx, locKey(b.loc), b.dt) : undefined)),
+  ]);
+  const latest = new Map(latestRows.map((r) => [r.loc_key, r]));
+  return items.map((b, i) => {
     // A location never written to reads as zero; reading does not create it.
-    const sums = b.dt ? await sumBefore(tx, locKey(b.loc), b.dt) : (latest.get(locKey(b.loc)) ?? { debit: '0', credit: '0' });
-    out.push({ loc: b.loc, debit: canon(sums.debit), credit: canon(sums.credit) });
-  }
-  return out;
+    const sums = asOf[i] ?? latest.get(locKey(b.loc)) ?? { debit: '0', credit: '0' };
+    return { loc: b.loc, debit: canon(sums.debit), credit: canon(sums.credit) };
+  });
 }
 
 async function readTurnovers(tx: Tx, items: NonNullable<ReadBody['detailed_turnovers']>) {
-  const out = [];
-  for (const t of items) {
+  const answers = await Promise.all(items.map((t) => {
     const key = locKey(t.loc);
-    const sums = await turnoverSums(tx, key, t.dt_from, t.dt_to);
-    const events = await listWindowEvents(tx, key, t.dt_from, t.dt_to);
-    out.push({
+    return Promise.all([turnoverSums(tx, key, t.dt_from, t.dt_to), listWindowEvents(tx, key, t.dt_from, t.dt_to)]);
+  }));
+  return items.map((t, i) => {
+    const [sums, events] = answers[i]!;
+    return {
       loc: t.loc, dt_from: t.dt_from, dt_to: t.dt_to,
       debit_init: canon(sums.debit_init), credit_init: canon(sums.credit_init),
       debit_turnover: canon(sums.debit_turnover), credit_turnover: canon(sums.credit_turnover),
       events: events.map((e) => ({ ...e, amount: canon(e.amount) })),
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /**
@@ -50,12 +56,14 @@ export async function read(sql: Sql, body: ReadBody) {
   }
   const lock = body.lock;
   return inTx(sql, async (tx) => {
-    const uid = lock ? await takeLock(tx, lock.loc, lock.timeout_s) : undefined;
-    return {
-      balances: await readBalances(tx, body.balances ?? []),
-      detailed_turnovers: await readTurnovers(tx, body.detailed_turnovers ?? []),
-      ...(uid === undefined ? {} : { lock: { uid } }),
-    };
+    // One round trip: the lock's statements are issued first, so the selects run after it is
+    // taken (one connection runs them in order); a busy lock rolls the whole read back.
+    const [uid, balances, detailed_turnovers] = await Promise.all([
+      lock ? takeLock(tx, lock.loc, lock.timeout_s) : undefined,
+      readBalances(tx, body.balances ?? []),
+      readTurnovers(tx, body.detailed_turnovers ?? []),
+    ]);
+    return { balances, detailed_turnovers, ...(uid === undefined ? {} : { lock: { uid } }) };
   }, lock ? undefined : 'repeatable read');
 }
 

@@ -61,24 +61,34 @@ async function replay(tx: Tx, externalId: string, hash: string): Promise<WriteRe
   return { batch_id: first.id, created: false };
 }
 
+/**
+ * Two round trips inside the transaction: the claim goes out together with creating and
+ * row-locking the accounts, then the events, the totals and the lock removals go out together
+ * (postgres.js pipelines statements issued without an await in between; one connection runs them
+ * in order). On a repeat the account statements ran for nothing: the accounts exist already (the
+ * first write created them), and the row locks only last until this transaction ends.
+ */
 export async function writeBatch(sql: Sql, body: WriteBody): Promise<WriteResult> {
   const hash = contentHash(body);
+  const locks = body.locks ?? [];
+  const keys = sortedKeys([...body.events.map((e) => e.loc), ...locks.map((l) => l.loc)]);
   return inTx(sql, async (tx) => {
-    // The claim comes first: a repeat stops here, before any lock check (its locks may be long gone).
-    const batchId = await insertBatch(tx, { external_id: body.external_id, event_type: body.event_type, dt: body.dt, info: body.info, content_hash: hash });
+    const [batchId, , rows] = await Promise.all([
+      insertBatch(tx, { external_id: body.external_id, event_type: body.event_type, dt: body.dt, info: body.info, content_hash: hash }),
+      createMissingAccounts(tx, keys),
+      lockAccountRows(tx, keys),
+    ]);
+    // A repeat stops here, before any lock check (its locks may be long gone).
     if (batchId === undefined) return replay(tx, body.external_id, hash);
-
-    const locks = body.locks ?? [];
-    const keys = sortedKeys([...body.events.map((e) => e.loc), ...locks.map((l) => l.loc)]);
-    await createMissingAccounts(tx, keys);
-    const rows = await lockAccountRows(tx, keys);
     const byKey = new Map(rows.map((r) => [r.loc_key, r]));
     checkLocks(locks, byKey);
 
-    await insertEvents(tx, batchId, body.events.map((e) => ({ key: locKey(e.loc), type: e.type, amount: e.amount })));
-    await addBatchToTotals(tx, batchId);
     const removed = locks.filter((l) => l.mode === 'remove').map((l) => byKey.get(locKey(l.loc))!.id);
-    if (removed.length) await clearLocks(tx, removed);
+    await Promise.all([
+      insertEvents(tx, batchId, body.events.map((e) => ({ key: locKey(e.loc), type: e.type, amount: e.amount }))),
+      addBatchToTotals(tx, batchId),
+      removed.length ? clearLocks(tx, removed) : undefined,
+    ]);
     return { batch_id: batchId, created: true };
   });
 }

@@ -57,14 +57,19 @@ export async function listClientAccounts(db: Db, q: { namespace: string; type: s
     order by id`;
 }
 
-/** Takes the lease with a fresh uid; the caller has checked (under the row lock) that it is free. */
-export async function grantLock(db: Db, accountId: string, timeoutS: number): Promise<string> {
+/**
+ * Takes the lease with a fresh uid if nobody holds it live; undefined when it is busy. The update
+ * row-locks the account (the caller created it first), so it stays ours until the caller commits;
+ * a concurrent holder of the row lock makes this wait, and the liveness is then judged on the
+ * row as that holder left it (read committed re-checks the condition on the newest version).
+ */
+export async function grantFreeLock(db: Db, key: string, timeoutS: number): Promise<string | undefined> {
   const [row] = await db<{ lock_uid: string }[]>`
     update accounts.account
     set lock_uid = gen_random_uuid(), lock_expires_at = clock_timestamp() + make_interval(secs => ${timeoutS})
-    where id = ${accountId}
+    where loc_key = ${key} and not coalesce(lock_expires_at > clock_timestamp(), false)
     returning lock_uid`;
-  return row!.lock_uid;
+  return row?.lock_uid;
 }
 
 /** Extends a live lease held with uid; false when it is not held (expired, taken over, removed). */
