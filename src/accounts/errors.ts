@@ -59,10 +59,11 @@ export function reasonForStatus(status: number, code: string | undefined, uncode
   return 'rejected';
 }
 
-/** What fetch threw: our own timeout, or the connection failing (refused, reset, unknown host). */
+/** What the HTTP call threw: our own timeout, or the connection failing (refused, reset, unknown host). */
 export function transportError(op: string, url: string, err: unknown): AccountsError {
-  const e = err as { name?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return accountsError('timeout', `accounts ${op}: no answer from ${url} in time`, undefined, err);
-  const detail = e.cause?.code ?? e.cause?.message ?? String(err);
+  const e = err as { name?: string; code?: string; cause?: { code?: string; message?: string } };
+  const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' || /TIMEOUT/.test(e.code ?? '');
+  if (timedOut) return accountsError('timeout', `accounts ${op}: no answer from ${url} in time`, undefined, err);
+  const detail = e.code ?? e.cause?.code ?? e.cause?.message ?? String(err);
   return accountsError('unreachable', `accounts ${op}: cannot reach ${url} (${detail})`, undefined, err);
 }
