@@ -35,6 +35,8 @@ export interface ReceiverDeps {
   /** Redelivery backoff of failed and waiting messages (default: the topics' 1 s … 5 min). */
   retry?: { baseMs: number; maxMs: number };
   idleMs?: number;
+  /** Messages (of different keys) handled at once; each takes a connection of `sql`. */
+  concurrency?: number;
 }
 
 type Outcome = 'applied' | 'skipped' | 'error' | 'wait' | 'retry';
@@ -75,6 +77,8 @@ export class Receiver implements Worker {
     const self = new Receiver(deps);
     self.consumer = await deps.topics.subscribe({
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
+      // Answers of different payouts/batches are independent; each handler locks its payout rows.
+      concurrency: deps.concurrency ?? 8,
     });
     return self;
   }

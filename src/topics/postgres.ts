@@ -7,6 +7,7 @@
 // (so the pool needs one more than the handlers use). `redelivered` comes from recorded handler
 // failures; a redelivery after a crash is not known, since the crash rolled the claim back.
 import type { Sql, Tx } from '../db/connect.ts';
+import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import {
@@ -50,7 +51,8 @@ export class PostgresTopics implements Topics {
   }
 
   /**
-   * One round: claim a batch (at most one message per key), run the handler for each in order,
+   * One round: claim a batch (at most one message per key), run the handler for each (in order,
+   * or `concurrency` at a time: different keys),
    * then acknowledge the successes and push each failure into the future with backoff, all in
    * the claim transaction. A crash anywhere before its commit means redelivery, never loss.
    */
@@ -60,14 +62,19 @@ export class PostgresTopics implements Topics {
       await store.limitClaimIdle(tx, opts.ackTimeoutMs ?? 60_000);
       const claimed = await store.claimDeliveries(tx, opts.group, opts.topics, opts.batchSize ?? 50);
       const acked: string[] = [];
-      for (const d of claimed) {
+      const failures = await mapLimit(claimed, opts.concurrency ?? 1, async (d) => {
         try {
           await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, payload: d.payload, redelivered: d.attempts > 0, publishedAt: d.published_at });
           acked.push(d.message_id);
+          return undefined;
         } catch (err) {
-          this.onError(err);
-          await store.delayDelivery(tx, opts.group, d.message_id, retryDelayMs(retry, d.attempts + 1), String(err).slice(0, 2000));
+          return { d, err };
         }
+      });
+      for (const f of failures) {
+        if (!f) continue;
+        this.onError(f.err);
+        await store.delayDelivery(tx, opts.group, f.d.message_id, retryDelayMs(retry, f.d.attempts + 1), String(f.err).slice(0, 2000));
       }
       if (acked.length) await store.ackDeliveries(tx, opts.group, acked);
       return claimed.length;

@@ -42,6 +42,11 @@ export interface SubscribeOptions {
   retry?: { baseMs: number; maxMs: number };
   /** Sleep of the `start()` loop when a round found nothing (default 500 ms). */
   idleMs?: number;
+  /**
+   * Postgres: handlers run at once for up to this many messages of a round (default 1). Safe for
+   * per-key order: a round holds at most one message per key. NATS: one at a time regardless.
+   */
+  concurrency?: number;
 }
 
 import type { Worker } from '../worker/loop.ts';
