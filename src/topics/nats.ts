@@ -11,6 +11,7 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Sql, Tx } from '../db/connect.ts';
+import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
@@ -139,33 +140,40 @@ export class NatsTopics implements Topics {
     return handled;
   }
 
-  /** Handles a batch in stream order; a failed key naks its later messages of the batch unhandled. */
+  /**
+   * Handles a batch key by key: each key's messages in stream order, and a failed key naks its
+   * later messages of the batch unhandled. Different keys run `concurrency` at a time.
+   */
   private async consumeTopic(opts: SubscribeOptions, stream: string, durable: string): Promise<number> {
     const retry = opts.retry ?? DEFAULT_RETRY;
     const batch = await pullNoWait(this.nc, stream, durable, opts.batchSize ?? 50);
-    const failedKeys = new Map<string, number>();
+    const byKey = new Map<string, typeof batch>();
     for (const m of batch) {
-      const { delivered, publishedAt } = deliveryInfo(m.reply!);
       const key = m.headers?.get(HDR.key) ?? '';
-      const delay = failedKeys.get(key);
-      if (delay !== undefined) {
-        nak(this.nc, m, delay);
-        continue;
-      }
-      try {
-        await opts.handler({
-          topic: m.headers?.get(HDR.topic) ?? '', key, msgId: m.headers?.get(HDR.msgId) ?? '',
-          payload: m.json(), redelivered: delivered > 1, publishedAt,
-        });
-      } catch (err) {
-        this.onError(err);
-        const wait = retryDelayMs(retry, delivered);
-        failedKeys.set(key, wait);
-        nak(this.nc, m, wait);
-        continue;
-      }
-      await ack(this.nc, m);
+      byKey.set(key, [...(byKey.get(key) ?? []), m]);
     }
+    await mapLimit([...byKey.entries()], opts.concurrency ?? 1, async ([key, msgs]) => {
+      let failedDelay: number | undefined;
+      for (const m of msgs) {
+        const { delivered, publishedAt } = deliveryInfo(m.reply!);
+        if (failedDelay !== undefined) {
+          nak(this.nc, m, failedDelay);
+          continue;
+        }
+        try {
+          await opts.handler({
+            topic: m.headers?.get(HDR.topic) ?? '', key, msgId: m.headers?.get(HDR.msgId) ?? '',
+            payload: m.json(), redelivered: delivered > 1, publishedAt,
+          });
+        } catch (err) {
+          this.onError(err);
+          failedDelay = retryDelayMs(retry, delivered);
+          nak(this.nc, m, failedDelay);
+          continue;
+        }
+        await ack(this.nc, m);
+      }
+    });
     return batch.length;
   }
 }

@@ -43,8 +43,9 @@ export interface SubscribeOptions {
   /** Sleep of the `start()` loop when a round found nothing (default 500 ms). */
   idleMs?: number;
   /**
-   * Postgres: handlers run at once for up to this many messages of a round (default 1). Safe for
-   * per-key order: a round holds at most one message per key. NATS: one at a time regardless.
+   * Handlers of different keys run at once, up to this many (default 1); each key's messages stay
+   * in order (Postgres: a round holds at most one message per key; NATS: a key's messages of a
+   * batch are handled one after another).
    */
   concurrency?: number;
 }

@@ -65,6 +65,30 @@ describe.each([
       expect(age).toBeLessThan(60_000);
     });
 
+    it('with concurrency, runs handlers of different keys at once and keeps each key in order', async () => {
+      const topics = await open();
+      const topic = freshTopic(backend);
+      const seen = new Map<string, number[]>();
+      let running = 0;
+      let most = 0;
+      const { consumer } = await recorder(topics, {
+        topics: [topic], concurrency: 8,
+        handler: async (m) => {
+          most = Math.max(most, ++running);
+          await new Promise((r) => setTimeout(r, 5)); // long enough for the others to start
+          const p = m.payload as { key: string; n: number };
+          seen.set(p.key, [...(seen.get(p.key) ?? []), p.n]);
+          running--;
+        },
+      });
+      await publishAll(db.sql, topics, topic, Array.from({ length: 80 }, (_, i) => ({
+        key: `k${i % 8}`, msgId: `m${i}`, payload: { key: `k${i % 8}`, n: Math.floor(i / 8) },
+      })));
+      await until(() => [...seen.values()].flat().length >= 80, () => round(topics, consumer));
+      expect(most).toBeGreaterThan(1);
+      for (const ns of seen.values()) expect(ns).toEqual([...Array(10).keys()]);
+    });
+
     it('keeps publish order within a key', async () => {
       const topics = await open();
       const topic = freshTopic(backend);

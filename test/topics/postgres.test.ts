@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PostgresTopics } from '../../src/topics/postgres.ts';
 import type { DeliveredMessage } from '../../src/topics/types.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
-import { freshTopic, publishAll, tick, until } from './harness.ts';
+import { freshTopic, tick, until } from './harness.ts';
 
 let db: TestDb;
 beforeAll(async () => {
@@ -46,30 +46,6 @@ describe('postgres topics', () => {
     const consumer = await subscribing;
     await until(() => got.length >= 1, () => consumer.runOnce());
     expect(got.map((m) => m.msgId)).toEqual(['in-flight']);
-  });
-
-  it('with concurrency, runs handlers of different keys at once and still keeps each key in order', async () => {
-    const topics = new PostgresTopics(db.sql);
-    const topic = freshTopic('postgres');
-    const seen = new Map<string, number[]>();
-    let running = 0;
-    let most = 0;
-    const consumer = await topics.subscribe({
-      group: 'parallel', topics: [topic], concurrency: 8,
-      handler: async (m) => {
-        most = Math.max(most, ++running);
-        await new Promise((r) => setTimeout(r, 5)); // long enough for the others to start
-        const p = m.payload as { key: string; n: number };
-        seen.set(p.key, [...(seen.get(p.key) ?? []), p.n]);
-        running--;
-      },
-    });
-    await publishAll(db.sql, topics, topic, Array.from({ length: 80 }, (_, i) => ({
-      key: `k${i % 8}`, msgId: `m${i}`, payload: { key: `k${i % 8}`, n: Math.floor(i / 8) },
-    })));
-    await until(() => [...seen.values()].flat().length >= 80, () => consumer.runOnce());
-    expect(most).toBeGreaterThan(1);
-    for (const ns of seen.values()) expect(ns).toEqual([...Array(10).keys()]);
   });
 
   it('keeps the log but leaves no delivery rows once every group acknowledged', async () => {
