@@ -1,7 +1,7 @@
 // The whole system as separate OS processes, the way `npm start` runs it (the supervisor and its
 // children), on this test file's own database; the test talks to it over HTTP only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,13 +29,14 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
   const db = await createTestDb({ poolSize: 5 });
   const [apiPort, accountsPort] = [await freePort(), await freePort()];
   const onceDir = mkdtempSync(path.join(os.tmpdir(), 'payout-failpoints-'));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'payout-e2e-'));
   const accountsUrl = `http://127.0.0.1:${accountsPort}`;
   const child: ChildProcess = spawn(path.join(ROOT, 'bin/payout'), ['start'], {
     cwd: ROOT,
     env: {
       ...process.env,
       PAYOUT_DB_URL: db.url,
-      PAYOUT_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'payout-e2e-')),
+      PAYOUT_DATA_DIR: dataDir,
       PAYOUT_API_PORT: String(apiPort),
       PAYOUT_ACCOUNTS_PORT: String(accountsPort),
       PAYOUT_ACCOUNTS_URL: accountsUrl,
@@ -71,6 +72,7 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
+    for (const dir of [onceDir, dataDir]) rmSync(dir, { recursive: true, force: true });
   };
   afterAll(stop);
   await eventually(async () => (await fetch(`${apiUrl}/ping`).catch(() => undefined))?.ok === true, 60_000, 100);
