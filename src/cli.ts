@@ -9,6 +9,7 @@ type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promis
 const commands: Record<string, { about: string; run: () => Promise<Command> }> = {
   accounts: { about: 'stand-in accounts system (ledger); `accounts credit …` credits a payout account', run: async () => (await import('./standins/accounts/main.ts')).runAccounts },
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
+  'deployment-id': { about: "print this database's deployment id; --reset gives a restored copy a new one", run: async () => (await import('./db/commands.ts')).runDeploymentId },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
   start: {
     about: 'the whole system: embedded Postgres, stand-ins, api and gates as supervised processes',

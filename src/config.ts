@@ -55,7 +55,20 @@ export interface Config {
   gateReplicas: number;
   /** OEBS stand-in: client id → its behaviour; a client absent is accepted. */
   oebsEmulator: { byClient: Map<string, OebsEmulatorBehaviour> };
+  money: {
+    /** currency → decimals of its minor unit, for currencies that do not have 2 (JPY: 0). */
+    minorDecimals: Map<string, number>;
+    /**
+     * On (default): a positive balance that no accrual in the ledger explains is rejected, as the
+     * original did. Off: such money is paid as real (not dry-run) money.
+     */
+    processDryRun: boolean;
+  };
 }
+
+/** Decimals of the currency's minor unit: what a payout in it may carry (2 unless configured). */
+export const minorDecimalsOf = (config: Pick<Config, 'money'>, currency: string): number =>
+  config.money.minorDecimals.get(currency) ?? 2;
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -204,6 +217,23 @@ function readOebsEmulator(r: Reader): Map<string, OebsEmulatorBehaviour> {
   return byClient;
 }
 
+function readMinorDecimals(r: Reader): Map<string, number> {
+  const decimals = new Map<string, number>();
+  const raw = r.json('PAYOUT_CURRENCY_DECIMALS');
+  if (raw === undefined) return decimals;
+  if (!isObject(raw)) {
+    r.problems.push('PAYOUT_CURRENCY_DECIMALS: expected {"<currency>": <decimals 0..2>}, e.g. {"JPY": 0}');
+    return decimals;
+  }
+  for (const [currency, d] of Object.entries(raw)) {
+    if (!/^[A-Z]{3}$/.test(currency)) r.problems.push(`PAYOUT_CURRENCY_DECIMALS: "${currency}" is not a 3-letter currency code`);
+    // amount_oebs is numeric(24,2): a currency with more decimals would not fit it exactly.
+    else if (!Number.isInteger(d) || (d as number) < 0 || (d as number) > 2) r.problems.push(`PAYOUT_CURRENCY_DECIMALS.${currency}: expected an integer from 0 to 2`);
+    else decimals.set(currency, d as number);
+  }
+  return decimals;
+}
+
 // Topic paths become NATS subjects and stream names, so each segment keeps to a safe alphabet.
 const TOPIC_BASE = /^(\/[A-Za-z0-9_-]+)+$/;
 
@@ -271,6 +301,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     metricsPort: r.int('PAYOUT_METRICS_PORT', 0, 0, 65535),
     gateReplicas: r.int('PAYOUT_GATE_REPLICAS', 1, 1, 16),
     oebsEmulator: { byClient: readOebsEmulator(r) },
+    money: {
+      minorDecimals: readMinorDecimals(r),
+      processDryRun: ['on', 'true', '1'].includes(r.oneOf('PAYOUT_PROCESS_DRY_RUN', 'on', ['on', 'off', 'true', 'false', '1', '0'])),
+    },
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -39,7 +39,7 @@ async function newPayout(amount: string) {
 
 const status = async (id: string) => (await s.db.sql`select status from t_payout where id = ${id}`)[0]!.status as string;
 const batches = async (id: string) =>
-  (await s.db.sql`select event_type from accounts.batch where external_id like ${`payout/${id}/%`} order by id`).map((r) => r.event_type as string);
+  (await s.db.sql`select event_type from accounts.batch where external_id like ${`payout/%/${id}/%`} order by id`).map((r) => r.event_type as string);
 
 it('a payout reaches done with the gate and the OEBS stand-in running; both stop cleanly', async () => {
   const id = await newPayout('12.34');

@@ -4,13 +4,13 @@
 import type { Registry } from 'prom-client';
 import { createAccountsClient } from '../src/accounts/client.ts';
 import type { Config } from '../src/config.ts';
-import { sub } from '../src/domain/money.ts';
+import { canon, cmp, sub } from '../src/domain/money.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
 import { receiverLedger } from '../src/oebs-gate/receiver-ledger.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
-import { insertFixedPayout } from '../src/store/payouts.ts';
+import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
 import { createTopics, topicsFor } from '../src/topics/index.ts';
 import type { DeliveredMessage, Topics } from '../src/topics/types.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
@@ -64,6 +64,22 @@ export async function pendingPayout(h: Harness, client: string, amount: string, 
   return id!;
 }
 
+/**
+ * Credits the client `credited` (any of 6 decimals), makes a by-client payout as req-gate does and
+ * lets the real sender reserve it: what it reserved (whole kopecks) is the payout's amount.
+ */
+export async function pendingByClientPayout(h: Harness, client: string, credited: string): Promise<{ id: string; amount: string }> {
+  await credit(h.s.client, acc(client), credited);
+  const [req] = await h.s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`bc-${client}-${++seq}`}, ${client}, 'taxi', 'done') returning id`;
+  await insertRequestPayouts(h.s.db.sql, [{ external_id: `bc-${seq}`, request_id: req!.id, ...acc(client), amount: credited, cpf_only: false, approve_req: false }]);
+  await h.sender.runOnce();
+  const [row] = await h.s.db.sql<{ id: string; status: string; amount: string; amount_oebs: string }[]>`
+    select id, status, amount::text, amount_oebs::text from t_payout where request_id = ${req!.id}`;
+  if (row!.status !== 'pending') throw new Error(`payout ${row!.id} is ${row!.status}, expected pending`);
+  if (cmp(row!.amount, row!.amount_oebs) !== 0) throw new Error(`payout ${row!.id}: amount ${row!.amount} differs from amount_oebs ${row!.amount_oebs}`);
+  return { id: row!.id, amount: canon(row!.amount) };
+}
+
 let msgSeq = 0;
 /** ARD's answer about one payout, keyed by the payout id as the stand-in does. */
 export const ard = (h: Harness, id: string, status: string, over: Record<string, unknown> = {}): DeliveredMessage => ({
@@ -94,7 +110,7 @@ export async function balances(h: Harness, client: string): Promise<{ payout: st
 /** The event types of the payout's own ledger batches, in the order written. */
 export async function ledgerBatches(h: Harness, id: string): Promise<string[]> {
   const rows = await h.s.db.sql<{ event_type: string }[]>`
-    select event_type from accounts.batch where external_id like ${`payout/${id}/%`} order by id`;
+    select event_type from accounts.batch where external_id like ${`payout/%/${id}/%`} order by id`;
   return rows.map((r) => r.event_type);
 }
 

@@ -2,14 +2,15 @@
 // payment over two payouts, crashes between a ledger write and the commit — the receiver never
 // pays a payout twice, never loses or makes money, and never takes a payout out of a final state
 // except through OEBS RETURNED. After everything has been delivered once more (the
-// redeliveries), each payout's status agrees with its money.
+// redeliveries), each payout's status agrees with its money. Credited amounts have 6 decimals:
+// the sender pays whole kopecks, and "paid out" is what OEBS was told to pay, to the kopeck.
 import fc from 'fast-check';
 import { beforeAll, expect, it } from 'vitest';
-import { add, cmp, isZero, roundOebs, sub, sum } from '../src/domain/money.ts';
+import { add, canon, cmp, floorToMinor, isZero, sub, sum } from '../src/domain/money.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import type { DeliveredMessage } from '../src/topics/types.ts';
-import { ard, balances, history, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness } from './receiver-support.ts';
+import { ard, balances, history, oebs, payoutRow, pendingByClientPayout, startHarness, uniqueClient, type Harness } from './receiver-support.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -19,6 +20,9 @@ beforeAll(async () => {
 interface Case {
   id: string;
   client: string;
+  /** What the client's payout account was credited (6 decimals). */
+  credited: string;
+  /** What the sender reserved and OEBS was told to pay: the credit rounded down to kopecks. */
   amount: string;
 }
 
@@ -42,7 +46,7 @@ function oebsScript(batch: string, amount: string, returned: boolean): Delivered
 async function paidOut(id: string) {
   const rows = await h.s.db.sql<{ event_type: string; type: string; amount: string }[]>`
     select b.event_type, e.type, e.amount::text from accounts.batch b join accounts.event e on e.batch_id = b.id
-    where b.external_id like ${`payout/${id}/%`}`;
+    where b.external_id like ${`payout/%/${id}/%`}`;
   const confirms = rows.filter((r) => r.event_type === 'payout-confirm');
   const returns = rows.filter((r) => r.event_type === 'payout-cancel-payout');
   return { paid: sub(sum(confirms.map((r) => r.amount)), sum(returns.map((r) => r.amount))), confirms: confirms.length, returns: returns.length };
@@ -51,11 +55,11 @@ async function paidOut(id: string) {
 async function checkInvariants(c: Case) {
   const { payout, sent } = await balances(h, c.client);
   const { paid } = await paidOut(c.id);
-  // Money is neither made nor lost: it is on payout, on payout_sent, or paid out.
-  expect(add(add(payout, sent), paid)).toBe(c.amount.replace(/\.?0+$/, ''));
-  // Never paid twice, never refunded twice.
+  // Money is neither made nor lost: credited = on payout + on payout_sent + paid out.
+  expect(add(add(payout, sent), paid)).toBe(canon(c.credited));
+  // Never paid twice, never refunded twice; what is paid is what OEBS was told to pay.
   expect([isZero(paid), cmp(paid, c.amount) === 0]).toContain(true);
-  expect([isZero(payout), cmp(payout, c.amount) === 0]).toContain(true);
+  expect([cmp(payout, sub(c.credited, c.amount)) === 0, cmp(payout, c.credited) === 0]).toContain(true);
   // Final states are left only by RETURNED (done → confirmed).
   const steps = await history(h, c.id);
   for (let i = 1; i < steps.length; i++) {
@@ -69,15 +73,15 @@ async function checkSettled(c: Case) {
   const { status } = await payoutRow(h, c.id);
   const { payout, sent } = await balances(h, c.client);
   const { paid } = await paidOut(c.id);
-  const amount = c.amount.replace(/\.?0+$/, '');
-  const expected = { rejected: [amount, '0', '0'], confirmed: ['0', amount, '0'], done: ['0', '0', amount] }[status];
+  const rest = sub(c.credited, c.amount); // below a kopeck: stays on payout whatever happens
+  const expected = { rejected: [canon(c.credited), '0', '0'], confirmed: [rest, c.amount, '0'], done: [rest, '0', c.amount] }[status];
   expect(expected, `payout ${c.id} ended ${status}`).toBeDefined();
   expect([payout, sent, paid]).toEqual(expected);
 }
 
 it('duplicates, reorderings and crashes never pay twice nor lose money', async () => {
   const payoutCase = fc.record({
-    amount: fc.stringMatching(/^[1-9][0-9]{0,4}\.[0-9]{2}$/),
+    credited: fc.stringMatching(/^[1-9][0-9]{0,4}\.[0-9]{6}$/),
     refused: fc.boolean(),
     returned: fc.boolean(),
     contradict: fc.boolean(),
@@ -89,15 +93,17 @@ it('duplicates, reorderings and crashes never pay twice nor lose money', async (
     const pool: DeliveredMessage[] = [];
     for (const pc of cases) {
       const client = uniqueClient();
-      made.push({ id: await pendingPayout(h, client, pc.amount), client, amount: pc.amount });
+      const { id, amount } = await pendingByClientPayout(h, client, pc.credited);
+      expect(amount).toBe(floorToMinor(pc.credited, 2));
+      made.push({ id, client, credited: pc.credited, amount });
     }
     const joint = shared && made.length === 2 ? `BS${made[0]!.id}` : undefined;
     for (const [i, c] of made.entries()) {
       const pc = cases[i]!;
       pool.push(...ardScript(c, joint ?? `B${c.id}`, pc.refused, pc.contradict));
-      if (!joint) pool.push(...oebsScript(`B${c.id}`, roundOebs(c.amount), pc.returned));
+      if (!joint) pool.push(...oebsScript(`B${c.id}`, c.amount, pc.returned));
     }
-    if (joint) pool.push(...oebsScript(joint, sum(made.map((c) => roundOebs(c.amount))), cases[0]!.returned));
+    if (joint) pool.push(...oebsScript(joint, sum(made.map((c) => c.amount)), cases[0]!.returned));
     // A message whose handler crashed holds back its key until it is redelivered (as the topics do).
     const blocked = new Map<string, DeliveredMessage>();
     const keyOf = (m: DeliveredMessage) => `${m.topic}#${m.key}`;

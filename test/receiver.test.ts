@@ -6,9 +6,10 @@ import { add } from '../src/domain/money.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
+import { insertFixedPayout } from '../src/store/payouts.ts';
 import { faultyAccounts } from './gates-support.ts';
 import {
-  ard, balances, errorsAbout, harnessOn, history, ledgerBatches, log, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness,
+  acc, ard, balances, errorsAbout, harnessOn, history, ledgerBatches, log, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness,
 } from './receiver-support.ts';
 
 let h: Harness;
@@ -23,13 +24,13 @@ const CONFIRM = 'payout-confirm';
 describe('ARD answers', () => {
   it('NEW confirms: batch and check stored, CPFs done, no money moves; a repeat changes nothing', async () => {
     const c = uniqueClient();
-    const id = await pendingPayout(h, c, '100.005', true);
+    const id = await pendingPayout(h, c, '100.01', true);
     await h.receiver.handle(ard(h, id, 'NEW'));
     expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_batch_id: `B${id}`, oebs_check_id: `C${id}`, oebs_status: 'NEW' });
     expect(await h.s.db.sql`select status from t_cpf where payout_id = ${id}`).toEqual([{ status: 'done' }]);
     await h.receiver.handle(ard(h, id, 'NEW'));
     expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed' });
-    expect(await balances(h, c)).toEqual({ payout: '0', sent: '100.005' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '100.01' });
     expect(await ledgerBatches(h, id)).toEqual([RESERVE]);
     expect(await history(h, id)).toEqual(['new', 'pending', 'confirmed']);
   });
@@ -53,6 +54,24 @@ describe('ARD answers', () => {
     expect(await ledgerBatches(h, id)).toHaveLength(2);
     expect(await errorsAbout(h, { msgId: late.msgId })).toEqual([expect.objectContaining({ kind: 'error', reason: expect.stringContaining('not revived'), message: late.payload })]);
     expect(await history(h, id)).toEqual(['new', 'pending', 'rejected']);
+  });
+
+  it('a dry-run payout refused by ARD comes back dry-run with its CPFs: the next payout of the account is dry-run and carries them', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '4.25', true, true);
+    await h.receiver.handle({ ...ard(h, id, 'ERROR'), topic: `${h.config.topics.bases.get('taxi')}/payout-status-ard-dry` });
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
+    const [cancel] = await h.s.db.sql<{ info: Record<string, unknown> }[]>`
+      select info from accounts.batch where event_type = 'payout-cancel-reserve' and external_id like ${`payout/%/${id}/%`}`;
+    expect(cancel!.info).toMatchObject({ dry_run: true, cpf: [{ external_id: `R-${c}`, amount: '4.25', operation_type: 'INSERT_NETTING' }] });
+    // Paid again: the money is the cancelled reservation's, dry-run, with the same CPF.
+    const again = await insertFixedPayout(h.s.db.sql, { external_id: `again-${c}`, ...acc(c), amount: '4.25', approve_req: false });
+    await h.sender.runOnce();
+    const [p] = await h.s.db.sql`select status, dry_run from t_payout where id = ${again!}`;
+    expect(p).toEqual({ status: 'pending', dry_run: true });
+    expect(await h.s.db.sql`select external_id, dry_run from t_cpf where payout_id = ${again!}`).toEqual([{ external_id: `R-${c}`, dry_run: true }]);
+    const topicsOfMessage = await h.s.db.sql`select topic from topic_message where msg_id = ${again!} and topic like '%new-payout%'`;
+    expect(topicsOfMessage.map((r) => r.topic)).toEqual([`${h.config.topics.bases.get('taxi')}/new-payout-dry`]);
   });
 
   it('PROCESSED is recorded and moves nothing', async () => {
@@ -294,7 +313,7 @@ describe('with the OEBS stand-in', () => {
     // Topics of their own (another environment), so the stand-in answers only these payouts.
     const e = await harnessOn(h.s, { PAYOUT_ENV: `e2e${process.pid}`, PAYOUT_OEBS_EMULATOR: JSON.stringify({ [ret]: 'return', [reject]: 'reject' }) });
     const emulator = await OebsEmulator.create({ config: e.config, sql: h.s.db.sql, topics: e.topics, log, retry: { baseMs: 1, maxMs: 5 } });
-    const ids = { accept: await pendingPayout(e, accept, '100.45'), ret: await pendingPayout(e, ret, '7.005'), reject: await pendingPayout(e, reject, '3') };
+    const ids = { accept: await pendingPayout(e, accept, '100.45'), ret: await pendingPayout(e, ret, '7.01'), reject: await pendingPayout(e, reject, '3') };
     const final = async () => (await Promise.all(Object.values(ids).map((id) => payoutRow(e, id)))).every((p) => p.status === 'done' || p.status === 'rejected');
     // Until every payout is final and nothing is left to do (the return comes after the first payment).
     for (let round = 0, busy = 1; round < 50 && (busy > 0 || !(await final())); round++) {

@@ -59,18 +59,19 @@ const balances = async (client: AccountsClient, c: string, over: Record<string, 
 };
 
 describe('sender decisions, end to end through the ledger', () => {
-  it('reserves the balance found now, stores CPFs, publishes the payout and makes it pending', async () => {
+  it('reserves the balance found now in whole kopecks, stores CPFs, publishes the payout and makes it pending', async () => {
     const c = uniqueClient();
     await credit(s.client, acc(c), '100.005', { cpf: [{ external_id: 'R-1', amount: '100.005', operation_type: 'INSERT_NETTING' }] });
     const id = await byClientPayout(c, '50');
     await credit(s.client, acc(c), '10'); // grew since req-gate
     expect(await sender().runOnce()).toMatchObject({ count: 1 });
-    expect(await payout(id)).toEqual({ status: 'pending', amount: '110.005000', amount_oebs: '110.01', dry_run: false, error: null });
-    expect(await balances(s.client, c)).toEqual(['0', '110.005']);
+    // 110.005 on the account: 110.00 is what OEBS can pay, and exactly that is reserved; 0.005 stays.
+    expect(await payout(id)).toEqual({ status: 'pending', amount: '110.000000', amount_oebs: '110.00', dry_run: false, error: null });
+    expect(await balances(s.client, c)).toEqual(['0.005', '110']);
     const [msg] = await messages(id);
     expect(msg!.topic).toBe('/billing-payout/dev/oebs/new-payout');
     expect(msg!.payload).toMatchObject({
-      message_id: id, amount: '110.01', billing_client_id: c, billing_contract_id: '7', service_id: '124',
+      message_id: id, amount: '110.00', billing_client_id: c, billing_contract_id: '7', service_id: '124',
       partner_currency: 'RUB', transaction_type: 'PAYMENT', paysys_type_cc: 'payout', namespace: 'taxi',
     });
     expect(await s.db.sql`select external_id, amount::text, status from t_cpf where payout_id = ${id}`)
@@ -243,7 +244,7 @@ describe('sender crash safety', () => {
     expect(published).toEqual({ n: 2000, distinct_ids: 2000 });
     const [ledger] = await s.db.sql`
       select count(*)::int as reservations from accounts.batch where external_id like 'payout/%/reserve'
-      and external_id = any(select 'payout/' || id || '/reserve' from t_payout where request_id = ${req!.id})`;
+      and external_id = any(select 'payout/' || deployment_id || '/' || id || '/reserve' from t_payout where request_id = ${req!.id})`;
     expect(ledger).toEqual({ reservations: 2000 });
     for (const c of clients.slice(0, 20)) expect(await balances(s.client, c, { contract_id: '3' })).toEqual(['0', '1.25']);
   }, 180_000);

@@ -96,7 +96,7 @@ export function createAccountsClient(opts: AccountsClientOptions): AccountsClien
     },
     async read(req) {
       const body = expectObject('read', await call('read', 'POST', '/v1/batch/read', req, { uncoded409: req.lock ? 'lock-busy' : 'conflict' }));
-      return { balances: [], detailed_turnovers: [], ...body } as ReadResult;
+      return { balances: [], detailed_turnovers: [], history: [], ...body } as ReadResult;
     },
     async writeBatch(req) {
       const a = await call('writeBatch', 'POST', '/v1/batch/write', req);

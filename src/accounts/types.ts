@@ -60,6 +60,12 @@ export interface ReadRequest {
   balances?: { loc: Loc; dt?: string }[];
   /** Events with dt_from ≤ dt < dt_to, and the totals before dt_from. */
   detailed_turnovers?: { loc: Loc; dt_from: string; dt_to: string }[];
+  /**
+   * The account's events from the first event of batch `from_batch_id` on it (inclusive) on, in
+   * ledger order; the whole history without from_batch_id. A batch with no event on the account
+   * is a 404 (not-found).
+   */
+  history?: { loc: Loc; from_batch_id?: string }[];
   /** Take this lock first; the rest of the read is consistent with it. */
   lock?: { loc: Loc; timeout_s: number };
 }
@@ -95,6 +101,8 @@ export interface DetailedTurnover {
 export interface ReadResult {
   balances: Balance[];
   detailed_turnovers: DetailedTurnover[];
+  /** One per `history` item asked for, in order. */
+  history: { loc: Loc; from_batch_id?: string; events: TurnoverEvent[] }[];
   /** Present when the read took a lock. */
   lock?: { uid: string };
 }

@@ -18,7 +18,20 @@ export const isZero = (a: string): boolean => new Big(a).eq(0);
 export const isPositive = (a: string): boolean => new Big(a).gt(0);
 export const isNegative = (a: string): boolean => new Big(a).lt(0);
 
-/** The amount OEBS gets: rounded half-up (away from zero on .5) to kopecks. */
-export const roundOebs = (a: string): string => new Big(a).round(2, Big.roundHalfUp).toFixed(2);
+/** Minor-unit decimals of a currency unless configured otherwise (kopecks, cents). */
+export const DEFAULT_MINOR_DECIMALS = 2;
+
+/**
+ * What a payout of this balance pays: rounded DOWN to whole minor units (OEBS pays kopecks). The
+ * part below one minor unit stays on the account for a later payout; rounding up would pay money
+ * that is not there, rounding half-up would do so for half of all balances.
+ */
+export const floorToMinor = (a: string, decimals: number): string => new Big(a).round(decimals, Big.roundDown).toFixed();
+
+/** True when the amount is a whole number of minor units ("100.50" with 2 decimals; not "0.005"). */
+export const isWholeMinor = (a: string, decimals: number): boolean => new Big(a).round(decimals, Big.roundDown).eq(a);
+
+/** Exactly `decimals` fractional digits, for display on the wire ("100.5" → "100.50"). */
+export const toMinorText = (a: string, decimals: number): string => new Big(a).toFixed(decimals);
 
 export const sum = (xs: readonly string[]): string => xs.reduce((acc, x) => acc.plus(x), new Big(0)).toFixed();

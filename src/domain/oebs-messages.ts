@@ -36,15 +36,19 @@ export function newPayoutMessage(
   };
 }
 
-/** Ledger idempotency keys: fixed by the payout id, the same on every retry. */
+/**
+ * Ledger idempotency keys: fixed by the payout's deployment and id, the same on every retry.
+ * The deployment id (t_deployment) keeps them apart from another database's payout of the same
+ * id against the same ledger: payout ids restart at 1 in a new database, these keys must not.
+ */
 export const ledgerExternalId = {
-  reserve: (payoutId: string) => `payout/${payoutId}/reserve`,
+  reserve: (deploymentId: string, payoutId: string) => `payout/${deploymentId}/${payoutId}/reserve`,
   // One payout may be paid, returned and paid again under another OEBS payment: the events of a
   // payment carry its id, so the second payment's events are new, its repeats are not.
-  register: (payoutId: string, paymentId: string) => `payout/${payoutId}/register/${paymentId}`,
-  confirm: (payoutId: string, paymentId: string) => `payout/${payoutId}/confirm/${paymentId}`,
-  cancelReserve: (payoutId: string) => `payout/${payoutId}/cancel-reserve`,
-  cancelPayout: (payoutId: string, paymentId: string) => `payout/${payoutId}/cancel-payout/${paymentId}`,
+  register: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/register/${paymentId}`,
+  confirm: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/confirm/${paymentId}`,
+  cancelReserve: (deploymentId: string, payoutId: string) => `payout/${deploymentId}/${payoutId}/cancel-reserve`,
+  cancelPayout: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/cancel-payout/${paymentId}`,
 };
 
 /** event_type of payout's own ledger batches. */

@@ -15,21 +15,29 @@ export interface Reservation {
   amount: string;
   dryRun: boolean;
   cpfs: Cpf[];
-  dt: Date;
+}
+
+/** A reservation the ledger holds: where it is in the account's history. */
+export interface LedgerReservation extends Reservation {
+  batchId: string;
 }
 
 export interface SenderLedger {
   /**
-   * Locks the payout account and reads its balance, the accruals since `since` (the account's
-   * previous reservation) and — found among the same events — this payout's own reservation,
-   * if an earlier attempt wrote one. One call: a crash between reserve and commit costs nothing
-   * extra on the normal path.
+   * Locks the payout account and reads its balance and its history from `fromBatchId` (the
+   * previous payout's reservation; the whole history when there was none) — and, found among
+   * the same events, this payout's own reservation if an earlier attempt wrote one. One call: a
+   * crash between reserve and commit costs nothing extra on the normal path.
    */
-  lockAndRead(account: AccountRef, q: { payoutId: string; since: Date | null; createdAt: Date }): Promise<{
-    lockUid: string; debit: string; credit: string; events: LedgerEvent[]; earlier: Reservation | undefined;
+  lockAndRead(account: AccountRef, q: { deploymentId: string; payoutId: string; fromBatchId: string | null }): Promise<{
+    lockUid: string; debit: string; credit: string; history: LedgerEvent[]; earlier: LedgerReservation | undefined;
   }>;
-  /** payout → payout_sent, idempotent by the payout id, releasing the lock in the same write. */
-  reserve(payoutId: string, account: AccountRef, lockUid: string, r: Reservation): Promise<void>;
+  /**
+   * payout → payout_sent, idempotent by the payout's key, releasing the lock in the same write.
+   * Returns the reservation the ledger holds under the key: this one, or an earlier attempt's on
+   * this account. A key held by anything else is an AccountsError 'idempotency-conflict'.
+   */
+  reserve(key: { deploymentId: string; payoutId: string }, account: AccountRef, lockUid: string, r: Reservation): Promise<LedgerReservation>;
   /** Best effort: an unreleased lock expires by itself. */
   unlock(account: AccountRef, lockUid: string): Promise<void>;
 }
@@ -48,17 +56,16 @@ export interface Publisher {
 
 /** Errors of the edges carry what to do: `retry` (and `lock-busy`) later, or give up (`permanent`). */
 export const errorKind = (err: unknown): 'retry' | 'lock-busy' | 'permanent' => {
-  const { kind, reason } = (err ?? {}) as { kind?: unknown; reason?: unknown };
-  // The key was used with other content: only an earlier attempt of ours can have written it, so
-  // the next round will find that reservation. Never reject a payout whose money may be reserved.
-  if (reason === 'idempotency-conflict') return 'retry';
+  const { kind } = (err ?? {}) as { kind?: unknown };
   return kind === 'permanent' || kind === 'lock-busy' ? kind : 'retry';
 };
 
 /** A payout as the receiver's ledger events need it: the exact reserved amount and its accounts. */
 export interface LedgerPayout {
   id: string;
-  /** The amount the sender reserved (t_payout.amount), not the rounded amount_oebs. */
+  /** The deployment the payout was created in: part of its ledger keys. */
+  deploymentId: string;
+  /** What the sender reserved and OEBS was told to pay (amount = amount_oebs, whole kopecks). */
   amount: string;
   dryRun: boolean;
   account: AccountRef;
@@ -69,8 +76,11 @@ export interface LedgerPayout {
  * payout (and payment) id: a repeat after a crash is answered with the first batch, no money moves.
  */
 export interface ReceiverLedger {
-  /** ARD refused: payout_sent → payout (the reservation comes back). */
-  cancelReserve(p: LedgerPayout): Promise<void>;
+  /**
+   * ARD refused: payout_sent → payout (the reservation comes back), with the dry-run flag and the
+   * CPFs it was reserved with, so the next payout of the account pays it as what it was.
+   */
+  cancelReserve(p: LedgerPayout, cpfs: Cpf[]): Promise<void>;
   /** OEBS created a payment: a zero event, a trace of the payment in the ledger. */
   register(p: LedgerPayout, paymentId: string): Promise<void>;
   /** OEBS paid: debit payout_sent; the money leaves the ledger. */

@@ -6,11 +6,11 @@
 // repeat with the first batch, and the status change commits then.
 import { AccountsError } from '../accounts/client.ts';
 import type { Tx } from '../db/connect.ts';
-import { cmp, sum } from '../domain/money.ts';
+import { canon, cmp, sum } from '../domain/money.ts';
 import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-machine.ts';
 import type { ArdAnswer, OebsAnswer } from '../domain/status-messages.ts';
 import { failpoint } from '../failpoints.ts';
-import { markCpfsDone } from '../store/cpf.ts';
+import { listCpfs, markCpfsDone } from '../store/cpf.ts';
 import {
   lockPayoutForReceiver, lockPayoutsOfBatches, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
   recordPayoutOebsStatus, recordPayoutPayment, type PayoutStatus, type ReceiverPayout,
@@ -39,7 +39,7 @@ export interface ApplyContext {
 }
 
 const ledgerPayout = (p: ReceiverPayout): LedgerPayout => ({
-  id: p.id, amount: p.amount, dryRun: p.dry_run === true,
+  id: p.id, deploymentId: p.deployment_id, amount: p.amount, dryRun: p.dry_run === true,
   account: { namespace: p.namespace, client_id: p.client_id, contract_id: p.contract_id, service_id: p.service_id, currency: p.currency },
 });
 
@@ -78,7 +78,9 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
       break;
     case 'reject': {
       const error = a.statusInfo.trim() || `ARD ${a.statusType}`;
-      await ledgerWrite('the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p)));
+      // The money goes back with the CPFs it was reserved with: the next payout pays them.
+      const cpfs = (await listCpfs(tx, p.id)).map((c) => ({ external_id: c.external_id, amount: canon(c.amount), operation_type: c.operation_type }));
+      await ledgerWrite('the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p), cpfs));
       guarded(await markPayoutRejectedByArd(tx, p.id, error, a.statusType), 'reject');
       await ctx.notice(tx, p.id, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
       ctx.changed(p.status, 'rejected');

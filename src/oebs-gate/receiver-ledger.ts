@@ -15,25 +15,27 @@ import { accountLoc } from './ledger.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
 export function receiverLedger(client: AccountsClient): ReceiverLedger {
-  const write = async (eventType: string, externalId: string, p: LedgerPayout, events: WriteEvent[], paymentId?: string) => {
-    const info: Record<string, unknown> = { payout_id: p.id, dry_run: p.dryRun };
-    if (paymentId !== undefined) info.payment_id = paymentId;
+  const write = async (eventType: string, externalId: string, p: LedgerPayout, events: WriteEvent[], extra: Record<string, unknown> = {}) => {
+    const info: Record<string, unknown> = { payout_id: p.id, deployment_id: p.deploymentId, dry_run: p.dryRun, ...extra };
     await client.writeBatch({ event_type: eventType, external_id: externalId, info, events });
   };
   const sent = (p: LedgerPayout) => accountLoc(p.account, 'payout_sent');
+  const key = ledgerExternalId;
   return {
-    cancelReserve: (p) => write(ledgerEventType.cancelReserve, ledgerExternalId.cancelReserve(p.id), p, [
+    // The credit back on `payout` is an accrual for the account's next payout: its info says
+    // what the money was (dry-run or not) and which CPFs it belongs to, as the reservation did.
+    cancelReserve: (p, cpfs) => write(ledgerEventType.cancelReserve, key.cancelReserve(p.deploymentId, p.id), p, [
       { loc: sent(p), type: 'debit', amount: p.amount },
       { loc: accountLoc(p.account, 'payout'), type: 'credit', amount: p.amount },
-    ]),
-    register: (p, paymentId) => write(ledgerEventType.register, ledgerExternalId.register(p.id, paymentId), p, [
+    ], { cpf: cpfs }),
+    register: (p, paymentId) => write(ledgerEventType.register, key.register(p.deploymentId, p.id, paymentId), p, [
       { loc: sent(p), type: 'credit', amount: '0' },
-    ], paymentId),
-    confirm: (p, paymentId) => write(ledgerEventType.confirm, ledgerExternalId.confirm(p.id, paymentId), p, [
+    ], { payment_id: paymentId }),
+    confirm: (p, paymentId) => write(ledgerEventType.confirm, key.confirm(p.deploymentId, p.id, paymentId), p, [
       { loc: sent(p), type: 'debit', amount: p.amount },
-    ], paymentId),
-    cancelPayout: (p, paymentId) => write(ledgerEventType.cancelPayout, ledgerExternalId.cancelPayout(p.id, paymentId), p, [
+    ], { payment_id: paymentId }),
+    cancelPayout: (p, paymentId) => write(ledgerEventType.cancelPayout, key.cancelPayout(p.deploymentId, p.id, paymentId), p, [
       { loc: sent(p), type: 'credit', amount: p.amount },
-    ], paymentId),
+    ], { payment_id: paymentId }),
   };
 }

@@ -13,7 +13,8 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
-import { roundOebs } from '../domain/money.ts';
+import { cmp, isPositive, isWholeMinor, toMinorText } from '../domain/money.ts';
+import { minorDecimalsOf } from '../config.ts';
 import { OWN_EVENT_TYPES, newPayoutMessage } from '../domain/oebs-messages.ts';
 import { decidePayout } from '../domain/sender-decision.ts';
 import { failpoint } from '../failpoints.ts';
@@ -22,10 +23,10 @@ import { insertCpfs } from '../store/cpf.ts';
 import { claimSendablePayouts, markPayoutDoneEmpty, markPayoutPending, markPayoutRejected, type SendablePayout } from '../store/payouts.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { RunResult } from '../worker/loop.ts';
-import { errorKind, type AccountRef, type Publisher, type Reservation, type SenderLedger } from './ports.ts';
+import { errorKind, type AccountRef, type LedgerReservation, type Publisher, type SenderLedger } from './ports.ts';
 
 type Outcome =
-  | { kind: 'reserved'; p: SendablePayout; r: Reservation }
+  | { kind: 'reserved'; p: SendablePayout; r: LedgerReservation }
   | { kind: 'zero'; p: SendablePayout; dryRun: boolean }
   | { kind: 'reject'; p: SendablePayout; error: string }
   | { kind: 'retry'; p: SendablePayout; reason: string };
@@ -95,25 +96,25 @@ export class Sender {
   private async reserveOne(p: SendablePayout): Promise<Outcome> {
     const { ledger, config } = this.deps;
     const account = accountOf(p);
+    const key = { deploymentId: p.deployment_id, payoutId: p.id };
     try {
-      const read = await ledger.lockAndRead(account, { payoutId: p.id, since: p.previous_reserve_dt, createdAt: p.created_at });
+      const read = await ledger.lockAndRead(account, { ...key, fromBatchId: p.previous_reserve_batch_id });
       try {
         failpoint('sender.after-lock');
         if (read.earlier) {
           await ledger.unlock(account, read.lockUid).catch(() => {});
-          return { kind: 'reserved', p, r: read.earlier };
+          return this.reuse(p, read.earlier);
         }
-        // payout's own ledger events (reservations, cancellations) are not accruals: leave them out.
-        const accruals = read.events.filter((e) => !OWN_EVENT_TYPES.has(e.event_type ?? ''));
-        const decision = decidePayout(p, { debit: read.debit, credit: read.credit, events: accruals }, config.allowedNs);
+        const decision = decidePayout(p, { debit: read.debit, credit: read.credit, history: read.history }, {
+          decimals: minorDecimalsOf(config, p.currency), processDryRun: config.money.processDryRun, allowedNs: config.allowedNs,
+        });
         if (decision.kind !== 'send') {
           await ledger.unlock(account, read.lockUid).catch(() => {});
           return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
         }
-        const r: Reservation = { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs, dt: new Date() };
-        await ledger.reserve(p.id, account, read.lockUid, r);
+        const held = await ledger.reserve(key, account, read.lockUid, { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs });
         failpoint('sender.after-reserve');
-        return { kind: 'reserved', p, r };
+        return held.amount === decision.amount ? { kind: 'reserved', p, r: held } : this.reuse(p, held);
       } catch (err) {
         // Release the account for the next round; if the reservation did land (a timeout), the
         // lock went with it and this fails harmlessly — the next round finds the reservation.
@@ -121,9 +122,28 @@ export class Sender {
         throw err;
       }
     } catch (err) {
-      if (errorKind(err) === 'permanent') return { kind: 'reject', p, error: `accounts system refused: ${messageOf(err)}` };
+      if (errorKind(err) === 'permanent') {
+        this.deps.log.error({ err, payout: p.id }, 'sender: the accounts system refused the payout for good');
+        return { kind: 'reject', p, error: `accounts system refused: ${messageOf(err)}` };
+      }
       return { kind: 'retry', p, reason: messageOf(err) };
     }
+  }
+
+  /**
+   * A reservation the ledger already holds under this payout's key (an earlier attempt's) is the
+   * payout's money only if it is what this payout could have reserved: its fixed amount, or a
+   * positive whole number of minor units. Anything else is not this payout's (a database
+   * restored under the same deployment id, say): refused loudly, never published.
+   */
+  private reuse(p: SendablePayout, r: LedgerReservation): Outcome {
+    const fits = p.by_client
+      ? isPositive(r.amount) && isWholeMinor(r.amount, minorDecimalsOf(this.deps.config, p.currency))
+      : cmp(r.amount, p.amount) === 0;
+    if (fits) return { kind: 'reserved', p, r };
+    const error = `the ledger holds a reservation of ${r.amount} under this payout's key (batch ${r.batchId}) that this payout did not make; not reused (is this a restored database that needs its deployment id reset?)`;
+    this.deps.log.error({ payout: p.id, reservation: r }, `sender: ${error}`);
+    return { kind: 'reject', p, error };
   }
 
   /**
@@ -138,15 +158,14 @@ export class Sender {
       await tx.savepoint(async (sp) => {
         if (o.kind === 'reject') return markPayoutRejected(sp, o.p.id, o.error);
         if (o.kind === 'zero') return markPayoutDoneEmpty(sp, o.p.id, o.dryRun);
-        const amountOebs = roundOebs(o.r.amount);
         await Promise.all([
           insertCpfs(sp, o.p.id, o.r.cpfs, o.r.dryRun),
-          markPayoutPending(sp, o.p.id, { amount: o.r.amount, amountOebs, dryRun: o.r.dryRun, reserveDt: o.r.dt }),
+          markPayoutPending(sp, o.p.id, { amount: o.r.amount, dryRun: o.r.dryRun, reserveBatchId: o.r.batchId }),
           this.deps.publisher.publish(sp as unknown as Tx, {
             topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
             key: o.p.id,
             msgId: o.p.id,
-            payload: newPayoutMessage(o.p, amountOebs, new Date()),
+            payload: newPayoutMessage(o.p, toMinorText(o.r.amount, minorDecimalsOf(this.deps.config, o.p.currency)), new Date()),
           }),
         ]);
       });

@@ -119,26 +119,30 @@ export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[
 
 export type SendablePayout = Pick<PayoutRow,
   'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'by_client' | 'amount' | 'created_at'> & {
-  /** reserve_dt of the latest earlier-reserved payout of the same account, if any. */
-  previous_reserve_dt: Date | null;
+  /** The deployment the payout was created in (its ledger keys carry it). */
+  deployment_id: string;
+  /** The ledger batch of the latest reservation of the same account, if any: where its history is read from. */
+  previous_reserve_batch_id: string | null;
 };
 
 /**
  * Locks up to `limit` payouts the sender may send (new, not waiting for approval), SKIP LOCKED
- * so replicas share the work, with the moment the account's previous payout was reserved.
+ * so replicas share the work, with the ledger position of the account's latest reservation
+ * (batch ids of one account's reservations grow: each is written under the account's ledger lock,
+ * after the one before it committed).
  */
 export async function claimSendablePayouts(tx: Db, limit: number): Promise<SendablePayout[]> {
   return tx<SendablePayout[]>`
     with claimed as (
-      select id, namespace, client_id, contract_id, service_id, currency, by_client, amount, created_at
+      select id, namespace, client_id, contract_id, service_id, currency, by_client, amount, created_at, deployment_id
       from t_payout
       where status = 'new' and not approve_req
       order by id
       limit ${limit}
       for update skip locked)
-    select c.*, (select max(p.reserve_dt) from t_payout p
+    select c.*, (select max(p.reserve_batch_id)::text from t_payout p
                  where p.namespace = c.namespace and p.client_id = c.client_id and p.contract_id = c.contract_id
-                   and p.service_id = c.service_id and p.currency = c.currency and p.reserve_dt is not null) as previous_reserve_dt
+                   and p.service_id = c.service_id and p.currency = c.currency and p.reserve_batch_id is not null) as previous_reserve_batch_id
     from claimed c
     order by c.id`;
 }
@@ -153,12 +157,13 @@ export async function markPayoutDoneEmpty(tx: Db, id: string, dryRun: boolean): 
            where id = ${id} and status = 'new'`;
 }
 
+/** Reserved: amount and amount_oebs are the same whole-kopeck amount, the one OEBS is told to pay. */
 export async function markPayoutPending(
-  tx: Db, id: string, r: { amount: string; amountOebs: string; dryRun: boolean; reserveDt: Date },
+  tx: Db, id: string, r: { amount: string; dryRun: boolean; reserveBatchId: string },
 ): Promise<boolean> {
   const rows = await tx`
-    update t_payout set status = 'pending', amount = ${r.amount}, amount_oebs = ${r.amountOebs}, dry_run = ${r.dryRun},
-                        reserve_dt = ${r.reserveDt}, updated_at = now()
+    update t_payout set status = 'pending', amount = ${r.amount}, amount_oebs = ${r.amount}, dry_run = ${r.dryRun},
+                        reserve_batch_id = ${r.reserveBatchId}, reserve_dt = now(), updated_at = now()
     where id = ${id} and status = 'new'
     returning id`;
   return rows.length === 1;
@@ -170,9 +175,9 @@ export async function markPayoutPending(
 /** What the receiver needs of a payout to decide and to address its ledger accounts. */
 export type ReceiverPayout = Pick<PayoutRow,
   'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'amount' | 'amount_oebs' | 'status'
-  | 'dry_run' | 'oebs_batch_id' | 'oebs_payment_id'> & { oebs_returned_payments: string[] };
+  | 'dry_run' | 'oebs_batch_id' | 'oebs_payment_id'> & { oebs_returned_payments: string[]; deployment_id: string };
 
-const RECEIVER_COLUMNS = ['id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
+const RECEIVER_COLUMNS = ['id', 'deployment_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
   'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments'] as const;
 
 /** Locks one payout until the end of the transaction: its messages from both topics take turns. */

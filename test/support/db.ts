@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
 import { connect, type Sql } from '../../src/db/connect.ts';
+import { resetDeploymentId } from '../../src/store/deployment.ts';
 import { TEMPLATE_DB, dbUrl } from './template.ts';
 
 export interface TestDb {
@@ -36,6 +37,10 @@ export async function createTestDb(opts: { poolSize?: number } = {}): Promise<Te
   }
   const url = dbUrl(inject('adminUrl'), name);
   const sql = connect(url, { max: opts.poolSize ?? 10, app: 'payout-test' });
+  // A clone of the template is a copy of one database: give it a deployment id of its own, as an
+  // operator does for a restored copy (payout deployment-id --reset), so the ledger keys and NATS
+  // message ids of two test databases never meet.
+  await resetDeploymentId(sql);
   afterAll(async () => {
     await sql.end({ timeout: 5 });
     await admin((a) => a.unsafe(`drop database if exists ${name} with (force)`));

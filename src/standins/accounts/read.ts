@@ -7,7 +7,7 @@ import { locKey, locOf, type Loc } from './loc.ts';
 import { takeLock } from './locks.ts';
 import type { ReadBody } from './schemas.ts';
 import { findAccounts, listClientAccounts } from './store/accounts.ts';
-import { findBatch, listBatchEvents, listWindowEvents, sumBefore, turnoverSums } from './store/batches.ts';
+import { findBatch, listBatchEvents, listEventsFrom, listWindowEvents, sumBefore, turnoverSums } from './store/batches.ts';
 import { inTx } from './tx.ts';
 
 // The selects of one read are independent: each helper issues all of its statements at once
@@ -43,6 +43,15 @@ async function readTurnovers(tx: Tx, items: NonNullable<ReadBody['detailed_turno
   });
 }
 
+async function readHistories(tx: Tx, items: NonNullable<ReadBody['history']>) {
+  const answers = await Promise.all(items.map((h) => listEventsFrom(tx, locKey(h.loc), h.from_batch_id)));
+  return items.map((h, i) => {
+    const events = answers[i];
+    if (!events) throw new LedgerError('not_found', `history.${i}: batch ${h.from_batch_id} has no event on ${locKey(h.loc)}`);
+    return { loc: h.loc, ...(h.from_batch_id ? { from_batch_id: h.from_batch_id } : {}), events: events.map((e) => ({ ...e, amount: canon(e.amount) })) };
+  });
+}
+
 /**
  * With a lock: it is taken first, in the same read-committed transaction, and its account row
  * stays row-locked until the answer is read, so nothing about that account can change in between
@@ -58,12 +67,13 @@ export async function read(sql: Sql, body: ReadBody) {
   return inTx(sql, async (tx) => {
     // One round trip: the lock's statements are issued first, so the selects run after it is
     // taken (one connection runs them in order); a busy lock rolls the whole read back.
-    const [uid, balances, detailed_turnovers] = await Promise.all([
+    const [uid, balances, detailed_turnovers, history] = await Promise.all([
       lock ? takeLock(tx, lock.loc, lock.timeout_s) : undefined,
       readBalances(tx, body.balances ?? []),
       readTurnovers(tx, body.detailed_turnovers ?? []),
+      body.history ? readHistories(tx, body.history) : undefined,
     ]);
-    return { balances, detailed_turnovers, ...(uid === undefined ? {} : { lock: { uid } }) };
+    return { balances, detailed_turnovers, ...(history ? { history } : {}), ...(uid === undefined ? {} : { lock: { uid } }) };
   }, lock ? undefined : 'repeatable read');
 }
 

@@ -48,6 +48,11 @@ export const ReadBody = Type.Object(
     detailed_turnovers: Type.Optional(
       Type.Array(Type.Object({ loc: LocSchema, dt_from: Dt, dt_to: Dt }, { additionalProperties: false }), { maxItems: 1000 }),
     ),
+    // An account's events from a ledger position (a batch with an event on it) on, in ledger order:
+    // what a reader that remembers where it stopped last time needs, with no clock involved.
+    history: Type.Optional(
+      Type.Array(Type.Object({ loc: LocSchema, from_batch_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,18}$' })) }, { additionalProperties: false }), { maxItems: 1000 }),
+    ),
     lock: Type.Optional(Type.Object({ loc: LocSchema, timeout_s: TimeoutS }, { additionalProperties: false })),
   },
   { additionalProperties: false },

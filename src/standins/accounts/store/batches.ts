@@ -130,3 +130,22 @@ export async function listWindowEvents(db: Db, key: string, from: string, to: st
     where a.loc_key = ${key} and e.dt >= ${from}::text::timestamptz and e.dt < ${to}::text::timestamptz
     order by e.dt, e.id`;
 }
+
+/**
+ * The account's events from the first event of batch `fromBatchId` on it (inclusive), in ledger
+ * order (event id); all of them when fromBatchId is undefined. Undefined when that batch has no
+ * event on the account (the result is never empty otherwise: it holds that batch's own event).
+ */
+export async function listEventsFrom(db: Db, key: string, fromBatchId: string | undefined): Promise<WindowEventRow[] | undefined> {
+  const batch = fromBatchId ?? null;
+  const rows = await db<WindowEventRow[]>`
+    select b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
+    from accounts.account a
+    join accounts.event e on e.account_id = a.id
+    join accounts.batch b on b.id = e.batch_id
+    where a.loc_key = ${key}
+      and e.id >= coalesce((select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = ${batch}::int8),
+                           case when ${batch}::int8 is null then 0 end)
+    order by e.id`;
+  return batch !== null && rows.length === 0 ? undefined : rows;
+}
