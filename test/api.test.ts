@@ -10,7 +10,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 
 beforeAll(async () => {
   db = await createTestDb();
-  app = await buildApp({ config: testConfig({ PAYOUT_APPROVE_REQUIRED: '["bnpl"]' }), sql: db.sql });
+  app = await buildApp({ config: testConfig({ PAYOUT_APPROVE_REQUIRED: '["bnpl"]', PAYOUT_CURRENCY_DECIMALS: '{"JPY": 0}' }), sql: db.sql });
 });
 afterAll(() => app.close());
 
@@ -116,7 +116,7 @@ describe('POST /api/v1/payout (fixed amount)', () => {
 describe('POST /api/v1/check', () => {
   it('sums amount_oebs and counts payouts per check id', async () => {
     const ids = [];
-    for (const [i, amt] of ['10.005', '20.00'].entries()) {
+    for (const [i, amt] of ['10.01', '20.00'].entries()) {
       ids.push((await post('/api/v1/payout', { external_id: `chk-${i}`, service_id: 1, contract_id: 2, client_id: 3, amount: amt, currency: 'RUB', namespace: 'taxi' })).json().id);
     }
     await db.sql`update t_payout set oebs_check_id = 'C-1', amount_oebs = round(amount, 2) where id = any(${ids}::int8[])`;
@@ -170,6 +170,8 @@ describe('bad input', () => {
     ['amount negative', '/api/v1/payout', { ...goodFixed, amount: '-1.00' }, /amount/],
     ['amount with an exponent', '/api/v1/payout', { ...goodFixed, amount: '1e3' }, /amount/],
     ['amount with too many decimals', '/api/v1/payout', { ...goodFixed, amount: '1.0000001' }, /amount/],
+    ['amount in fractions of a kopeck', '/api/v1/payout', { ...goodFixed, amount: '0.005' }, /amount.*0\.005.*RUB.*2 decimals/],
+    ['amount in fractions of a yen', '/api/v1/payout', { ...goodFixed, currency: 'JPY', amount: '10.5' }, /amount.*JPY.*0 decimals/],
     ['amount with too many digits', '/api/v1/payout', { ...goodFixed, amount: '1234567890123456789' }, /amount/],
     ['currency lowercase', '/api/v1/payout', { ...goodFixed, currency: 'rub' }, /currency/],
     ['check list empty', '/api/v1/check', { checks: [] }, /checks/],

@@ -24,7 +24,7 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   // An answer that arrived before the one it follows (OEBS before ARD NEW) waits by redelivery:
   // expected, so not an error in the log.
   const topics = await createTopics(config, db.sql, (err) =>
-    err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'));
+    err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'), { registry, log });
   const sender = new Sender({
     config, sql: db.sql, ledger: senderLedger(accounts, config.accounts.lockTimeoutS), publisher: topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log, registry,

@@ -3,11 +3,11 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
 import { NatsTopics } from './nats.ts';
 import { PostgresTopics } from './postgres.ts';
-import type { Topics } from './types.ts';
+import type { Topics, TopicsOptions } from './types.ts';
 
-export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void): Promise<Topics> {
+export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void, opts: TopicsOptions = {}): Promise<Topics> {
   return config.topics.backend === 'nats'
-    ? NatsTopics.open(sql, config.topics.natsUrl, onError)
+    ? NatsTopics.open(sql, config.topics.natsUrl, onError, opts)
     : new PostgresTopics(sql, onError);
 }
 

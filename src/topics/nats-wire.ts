@@ -22,9 +22,13 @@ export function durableFor(group: string): string {
   return group.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-/** Stable across relay restarts, so the server's duplicate window drops a resend. */
-export function natsMsgId(topic: string, msgId: string): string {
-  return `${topic}#${msgId}`;
+/**
+ * Stable across relay restarts, so the server's duplicate window drops a resend; and unique across
+ * deployments (ids restart in a fresh database, a second deployment may share the NATS server),
+ * so no other database's message is ever taken for a resend of this one.
+ */
+export function natsMsgId(deploymentId: string, topic: string, msgId: string): string {
+  return `${deploymentId}:${topic}#${msgId}`;
 }
 
 export const HDR = { topic: 'Payout-Topic', key: 'Payout-Key', msgId: 'Payout-Msg-Id' } as const;

@@ -10,13 +10,15 @@
 // the same time. Handlers guard state changes in SQL, so a late message cannot move a payout back.
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { Counter } from 'prom-client';
+import { getDeploymentId } from '../store/deployment.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
 import {
-  DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,
+  DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
 } from './types.ts';
 
 /** Long enough to cover a relay restart; the log's unique (topic, msg_id) covers the rest. */
@@ -35,13 +37,23 @@ export class NatsTopics implements Topics {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly onError: (err: unknown) => void,
+    private readonly deploymentId: string,
+    private readonly opts: TopicsOptions,
   ) {
     this.relay = new PollLoop(() => this.relayOnce(), { idleMs: 200, onError });
+    this.duplicates = new Counter({
+      name: 'payout_topics_relay_duplicates_total',
+      help: 'outbox messages JetStream already had (a resend after a crash between its ack and the outbox delete; anything else is a bug)',
+      registers: opts.registry ? [opts.registry] : [],
+    });
   }
 
-  static async open(sql: Sql, natsUrl: string, onError: (err: unknown) => void = () => {}): Promise<NatsTopics> {
+  private readonly duplicates: Counter;
+
+  static async open(sql: Sql, natsUrl: string, onError: (err: unknown) => void = () => {}, opts: TopicsOptions = {}): Promise<NatsTopics> {
+    const deploymentId = await getDeploymentId(sql);
     const nc = await connect({ servers: natsUrl, name: 'payout' });
-    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), onError);
+    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), onError, deploymentId, opts);
   }
 
   publish(tx: Tx, msg: OutgoingMessage): Promise<boolean> {
@@ -121,8 +133,14 @@ export class NatsTopics implements Topics {
         h.set(HDR.topic, r.topic);
         h.set(HDR.key, r.key);
         h.set(HDR.msgId, r.msg_id);
-        return this.js.publish(subjectFor(r.topic), JSON.stringify(r.payload), { msgID: natsMsgId(r.topic, r.msg_id), headers: h });
+        return this.js.publish(subjectFor(r.topic), JSON.stringify(r.payload), { msgID: natsMsgId(this.deploymentId, r.topic, r.msg_id), headers: h });
       }));
+      for (const [i, r] of results.entries()) {
+        if (r.status !== 'fulfilled' || !r.value.duplicate) continue;
+        this.duplicates.inc();
+        this.opts.log?.warn({ topic: rows[i]!.topic, msgId: rows[i]!.msg_id, seq: r.value.seq },
+          'relay: JetStream already had this message (expected only when resending after a crash)');
+      }
       const firstFailed = results.findIndex((r) => r.status === 'rejected');
       const done = firstFailed === -1 ? rows.length : firstFailed;
       if (firstFailed !== -1) failure = (results[firstFailed] as PromiseRejectedResult).reason;

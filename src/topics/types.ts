@@ -67,6 +67,12 @@ export interface Topics {
   close(): Promise<void>;
 }
 
+/** What a backend may report through: metrics, and a log for what is worth a line. */
+export interface TopicsOptions {
+  registry?: import('prom-client').Registry;
+  log?: Pick<import('../log.ts').Logger, 'warn'>;
+}
+
 export const DEFAULT_RETRY = { baseMs: 1000, maxMs: 5 * 60_000 };
 
 /** Redelivery delay before attempt number `attempt + 1`, after `attempt` failures. */

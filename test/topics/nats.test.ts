@@ -1,7 +1,10 @@
 // NATS-backend specifics beyond the shared contract: a relay that crashed after publishing but
 // before deleting its outbox rows resends them, and the stream's duplicate window drops them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { createTopics } from '../../src/topics/index.ts';
 import type { DeliveredMessage, Topics } from '../../src/topics/types.ts';
+import { testConfig } from '../support/config.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
 import { NATS_URL, deleteRunStreams, freshTopic, natsReachable, openTopics, round, until } from './harness.ts';
 
@@ -33,6 +36,44 @@ describe.skipIf(!natsUp)('nats topics', () => {
     expect(await db.sql`select * from topic_outbox`).toHaveLength(0);
     expect(await round(topics, consumer)).toBe(0);
     expect(got.map((m) => m.msgId)).toEqual(['once']);
+  });
+
+  it('counts and logs a resend JetStream already had (payout_topics_relay_duplicates_total)', async () => {
+    const registry = new Registry();
+    const warnings: unknown[] = [];
+    const own = await createTopics(testConfig({ PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: NATS_URL }), db.sql, undefined, { registry, log: { warn: (o: unknown) => void warnings.push(o) } as never });
+    try {
+      const topic = freshTopic('nats');
+      await db.sql.begin((tx) => own.publish(tx, { topic, key: 'k', msgId: 'dup', payload: {} }));
+      expect(await own.relay.runOnce()).toBe(1);
+      expect(await registry.getSingleMetricAsString('payout_topics_relay_duplicates_total')).toContain('payout_topics_relay_duplicates_total 0');
+      await db.sql`insert into topic_outbox (message_id) select id from topic_message where topic = ${topic}`;
+      expect(await own.relay.runOnce()).toBe(1);
+      expect(await registry.getSingleMetricAsString('payout_topics_relay_duplicates_total')).toContain('payout_topics_relay_duplicates_total 1');
+      expect(warnings).toEqual([expect.objectContaining({ topic, msgId: 'dup' })]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a second, fresh database publishing the same message ids on the same topic is not taken for a resend', async () => {
+    // Payout ids restart at 1 in a new database (a staging reset, a restore): its messages carry
+    // the same msgIds as the first database's, and must still all be delivered.
+    const second = await createTestDb();
+    const again = await openTopics('nats', second.sql);
+    try {
+      const topic = freshTopic('nats');
+      const got: DeliveredMessage[] = [];
+      const consumer = await topics.subscribe({ group: 'g2', topics: [topic], handler: async (m) => void got.push(m) });
+      await db.sql.begin((tx) => topics.publish(tx, { topic, key: '1', msgId: '1', payload: { db: 'first' } }));
+      await second.sql.begin((tx) => again.publish(tx, { topic, key: '1', msgId: '1', payload: { db: 'second' } }));
+      await topics.relay.runOnce();
+      await again.relay.runOnce();
+      await until(() => got.length >= 2, () => round(topics, consumer));
+      expect(got.map((m) => m.payload.db).sort()).toEqual(['first', 'second']);
+    } finally {
+      await again.close();
+    }
   });
 
   it('keeps messages in the outbox while they are not yet committed', async () => {

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
 import { CheckBody, CheckResult, Created, ErrorBody, FixedPayoutBody, IdParam, PayoutListQuery, PayoutView } from '../schemas.ts';
-import { cmp } from '../../domain/money.ts';
+import { cmp, isWholeMinor } from '../../domain/money.ts';
+import { minorDecimalsOf } from '../../config.ts';
 import {
   findPayoutByExternalId, getPayout, insertFixedPayout, listPayouts, sumByCheck,
   type FixedPayout, type PayoutRow, type PayoutStatus,
@@ -36,6 +37,11 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   }, async (req, reply) => {
     const b = req.body;
     requireNamespace(req.caller, b.namespace);
+    // OEBS pays whole minor units: an amount it cannot pay exactly is refused here, not rounded.
+    const decimals = minorDecimalsOf(config, b.currency);
+    if (!isWholeMinor(b.amount, decimals)) {
+      throw new HttpError(400, `body/amount: "${b.amount}" is not a whole number of ${b.currency} minor units (${decimals} decimals)`);
+    }
     const p: FixedPayout = {
       external_id: b.external_id, namespace: b.namespace, client_id: String(b.client_id),
       contract_id: String(b.contract_id), service_id: String(b.service_id), currency: b.currency, amount: b.amount,
