@@ -92,6 +92,14 @@ export async function checkInvariants(sys: System, s: Scenario) {
     expect({ account: key(a), onPayout: canon(stillThere) }).toEqual({ account: key(a), onPayout: canon(sub(sub(credited, charges), paidOut)) });
   }
 
+  // Whole kopecks: what was reserved, stored, told to OEBS and confirmed is one amount.
+  const odd = await sql`select id from t_payout where amount <> amount_oebs or amount <> round(amount, 2) or amount_oebs is null`;
+  expect(odd).toEqual([]);
+  const told = await sql`
+    select p.id from t_payout p join topic_message m on m.msg_id = p.id::text and m.topic like '%/new-payout%'
+    where (m.payload->>'amount')::numeric <> p.amount_oebs`;
+  expect(told).toEqual([]);
+
   // Published once: one new-payout message per payout that was sent.
   const [dup] = await sql`select count(*)::int as n from (select msg_id from topic_message where topic like '%/new-payout%' group by msg_id having count(*) > 1) d`;
   expect(dup!.n).toBe(0);
