@@ -95,3 +95,27 @@ describe('GET /v1/accounts and GET /v1/batch', () => {
     expect(await res.text()).toBe('pong');
   });
 });
+
+describe('history from a ledger position', () => {
+  it('lists an account\'s events from a batch on (inclusive), in ledger order whatever their dt; the whole history without one', async () => {
+    const loc = payoutLoc();
+    const other = payoutLoc();
+    const first = (await at(T3, 'h-1', loc, 'credit', '10')).batch_id;
+    const pos = (await at(T3, 'h-2', loc, 'debit', '4', { dry_run: true })).batch_id;
+    await at(T3, 'h-x', other, 'credit', '1');
+    await at(T1, 'h-3', loc, 'credit', '2.50'); // an earlier dt, written later: still after the position
+    const { history } = await s.client.read({ history: [{ loc, from_batch_id: pos }, { loc }] });
+    expect(history[0]!.events.map((e) => [e.external_id, e.type, e.amount])).toEqual([['h-2', 'debit', '4'], ['h-3', 'credit', '2.5']]);
+    expect(history[0]!.events[0]!.info).toEqual({ dry_run: true });
+    expect(history[1]!.events.map((e) => e.batch_id)).toEqual([first, pos, expect.any(String)]);
+  });
+
+  it('answers 404 for a position that is not in the account\'s history, and reads nothing for a new account', async () => {
+    const loc = payoutLoc();
+    const elsewhere = (await at(T3, 'h-else', payoutLoc(), 'credit', '1')).batch_id;
+    const res = await s.post('/v1/batch/read', { history: [{ loc, from_batch_id: elsewhere }] });
+    expect(res.status).toBe(404);
+    expect(res.body.message).toMatch(/history\.0: batch .* has no event on/);
+    expect((await s.client.read({ history: [{ loc }] })).history).toEqual([{ loc, events: [] }]);
+  });
+});

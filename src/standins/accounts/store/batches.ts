@@ -138,14 +138,19 @@ export async function listWindowEvents(db: Db, key: string, from: string, to: st
  */
 export async function listEventsFrom(db: Db, key: string, fromBatchId: string | undefined): Promise<WindowEventRow[] | undefined> {
   const batch = fromBatchId ?? null;
+  // The account and the position first (one row), so the events are one range scan of
+  // event_account_id on (account_id, id >= position): the cost is the events read, not the
+  // account's history — whatever the planner guesses about the position's value.
   const rows = await db<WindowEventRow[]>`
+    with pos as materialized (
+      select a.id as account_id,
+             coalesce((select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = ${batch}::int8),
+                      case when ${batch}::int8 is null then 0 end) as from_id
+      from accounts.account a where a.loc_key = ${key})
     select b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
-    from accounts.account a
-    join accounts.event e on e.account_id = a.id
+    from pos
+    join accounts.event e on e.account_id = pos.account_id and e.id >= pos.from_id
     join accounts.batch b on b.id = e.batch_id
-    where a.loc_key = ${key}
-      and e.id >= coalesce((select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = ${batch}::int8),
-                           case when ${batch}::int8 is null then 0 end)
     order by e.id`;
   return batch !== null && rows.length === 0 ? undefined : rows;
 }
