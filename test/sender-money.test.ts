@@ -143,6 +143,23 @@ describe('deployment-scoped ledger keys', () => {
     expect(await balances(c)).toEqual(['60', '40']);
   });
 
+  it('a restored database under the same deployment id: a by-client namesake of a payout the ledger has seen is refused, even on the same account', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '50');
+    const id = await byClientPayout(s.db.sql, c);
+    const dep = await getDeploymentId(s.db.sql);
+    // The old payout of this id (created before the restore) reserved 20 of this very account.
+    await s.client.writeBatch({
+      event_type: 'payout-reserve', external_id: `payout/${dep}/${id}/reserve`,
+      info: { payout_id: id, deployment_id: dep, payout_created_at: '2020-01-01T00:00:00.000Z', dry_run: false, cpf: [] },
+      events: [{ loc: { ...acc(c), type: 'payout' }, type: 'debit', amount: '20' }, { loc: { ...acc(c), type: 'payout_sent' }, type: 'credit', amount: '20' }],
+    });
+    await (await sender(s.db.sql)).runOnce();
+    expect(await row(s.db.sql, id)).toMatchObject({ status: 'rejected', error: expect.stringContaining('did not make') });
+    expect(await published(s.db.sql, id)).toEqual([]);
+    expect(await balances(c)).toEqual(['30', '20']);
+  });
+
   it('a key taken on another account is refused, not retried forever and not reused', async () => {
     const [c, elsewhere] = [uniqueClient(), uniqueClient()];
     await credit(s.client, acc(c), '9');

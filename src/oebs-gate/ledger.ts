@@ -12,15 +12,16 @@ export const accountLoc = (a: AccountRef, type: 'payout' | 'payout_sent'): Loc =
 const LOC_FIELDS = ['namespace', 'type', 'client_id', 'contract_id', 'service_id', 'currency'] as const;
 const sameLoc = (a: Loc, b: Loc) => LOC_FIELDS.every((k) => (a[k] ?? null) === (b[k] ?? null));
 
-/** Our reservation, from its debit of `payout` in the history (the batch info holds flag and CPFs). */
-function reservationOf(debit: TurnoverEvent): LedgerReservation {
-  const info = debit.info ?? {};
+/** A reservation as the ledger holds it: its debit of `payout` and its batch's info. */
+function reservationOf(amount: string, batchId: string, info: Record<string, unknown> | null): LedgerReservation {
+  const i = info ?? {};
   return {
-    amount: debit.amount,
-    dryRun: info.dry_run === true,
+    amount,
+    dryRun: i.dry_run === true,
     // The reservation recorded the CPFs it paid, so a retry stores exactly those.
-    cpfs: cpfsOf([{ type: 'credit', amount: debit.amount, info }]),
-    batchId: debit.batch_id,
+    cpfs: cpfsOf([{ type: 'credit', amount, info: i }]),
+    batchId,
+    payoutCreatedAt: typeof i.payout_created_at === 'string' ? i.payout_created_at : undefined,
   };
 }
 
@@ -45,10 +46,10 @@ export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderL
       const history = events.map((e) => ({
         batch_id: e.batch_id, external_id: e.external_id, event_type: e.event_type, type: e.type, amount: e.amount, info: e.info,
       }));
-      return { lockUid: res.lock.uid, debit: balance.debit, credit: balance.credit, history, earlier: mine && reservationOf(mine) };
+      return { lockUid: res.lock.uid, debit: balance.debit, credit: balance.credit, history, earlier: mine && reservationOf(mine.amount, mine.batch_id, mine.info) };
     },
 
-    async reserve({ deploymentId, payoutId }, account, lockUid, r) {
+    async reserve({ deploymentId, payoutId, createdAt }, account, lockUid, r) {
       const from = accountLoc(account, 'payout');
       const externalId = ledgerExternalId.reserve(deploymentId, payoutId);
       try {
@@ -56,14 +57,16 @@ export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderL
         const { batch_id } = await client.writeBatch({
           event_type: ledgerEventType.reserve,
           external_id: externalId,
-          info: { payout_id: payoutId, deployment_id: deploymentId, dry_run: r.dryRun, cpf: r.cpfs },
+          // payout_created_at tells this payout from another database's payout of the same id and
+          // deployment (a restore that kept the deployment id): see the sender's reuse rule.
+          info: { payout_id: payoutId, deployment_id: deploymentId, payout_created_at: createdAt.toISOString(), dry_run: r.dryRun, cpf: r.cpfs },
           events: [
             { loc: from, type: 'debit', amount: r.amount },
             { loc: accountLoc(account, 'payout_sent'), type: 'credit', amount: r.amount },
           ],
           locks: [{ loc: from, uid: lockUid, mode: 'remove' }],
         });
-        return { ...r, batchId: batch_id };
+        return { ...r, batchId: batch_id, payoutCreatedAt: createdAt.toISOString() };
       } catch (err) {
         if (!(err instanceof AccountsError && err.reason === 'idempotency-conflict')) throw err;
         // The key holds other content. If it is a reservation of this very account, it is an
@@ -73,8 +76,7 @@ export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderL
         const batch = await client.getBatch(externalId);
         const debit = batch?.events.find((e) => e.type === 'debit' && sameLoc(e.loc, from));
         if (!batch || batch.event_type !== ledgerEventType.reserve || !debit) throw err;
-        const info = batch.info ?? {};
-        return { amount: debit.amount, dryRun: info.dry_run === true, cpfs: cpfsOf([{ type: 'credit', amount: debit.amount, info }]), batchId: batch.batch_id };
+        return reservationOf(debit.amount, batch.batch_id, batch.info);
       }
     },
 

@@ -17,9 +17,18 @@ export interface Reservation {
   cpfs: Cpf[];
 }
 
-/** A reservation the ledger holds: where it is in the account's history. */
+/** A reservation the ledger holds: where it is in the account's history, and whose it says it is. */
 export interface LedgerReservation extends Reservation {
   batchId: string;
+  /** The creation time of the payout that wrote it (its info), when it recorded one. */
+  payoutCreatedAt: string | undefined;
+}
+
+/** The payout a reservation is for: the key's parts, and its creation time to tell it from a namesake. */
+export interface ReservationKey {
+  deploymentId: string;
+  payoutId: string;
+  createdAt: Date;
 }
 
 export interface SenderLedger {
@@ -37,7 +46,7 @@ export interface SenderLedger {
    * Returns the reservation the ledger holds under the key: this one, or an earlier attempt's on
    * this account. A key held by anything else is an AccountsError 'idempotency-conflict'.
    */
-  reserve(key: { deploymentId: string; payoutId: string }, account: AccountRef, lockUid: string, r: Reservation): Promise<LedgerReservation>;
+  reserve(key: ReservationKey, account: AccountRef, lockUid: string, r: Reservation): Promise<LedgerReservation>;
   /** Best effort: an unreleased lock expires by itself. */
   unlock(account: AccountRef, lockUid: string): Promise<void>;
 }

@@ -96,7 +96,7 @@ export class Sender {
   private async reserveOne(p: SendablePayout): Promise<Outcome> {
     const { ledger, config } = this.deps;
     const account = accountOf(p);
-    const key = { deploymentId: p.deployment_id, payoutId: p.id };
+    const key = { deploymentId: p.deployment_id, payoutId: p.id, createdAt: p.created_at };
     try {
       const read = await ledger.lockAndRead(account, { ...key, fromBatchId: p.previous_reserve_batch_id });
       try {
@@ -132,14 +132,16 @@ export class Sender {
 
   /**
    * A reservation the ledger already holds under this payout's key (an earlier attempt's) is the
-   * payout's money only if it is what this payout could have reserved: its fixed amount, or a
-   * positive whole number of minor units. Anything else is not this payout's (a database
-   * restored under the same deployment id, say): refused loudly, never published.
+   * payout's money only if it says it is this payout's (the creation time it recorded) and is what
+   * this payout could have reserved: its fixed amount, or a positive whole number of minor units.
+   * Anything else belongs to a namesake (a database restored under the same deployment id, whose
+   * payout ids restarted below ones the ledger has seen): refused loudly, never published.
    */
   private reuse(p: SendablePayout, r: LedgerReservation): Outcome {
-    const fits = p.by_client
+    const mine = r.payoutCreatedAt === undefined || r.payoutCreatedAt === p.created_at.toISOString();
+    const fits = mine && (p.by_client
       ? isPositive(r.amount) && isWholeMinor(r.amount, minorDecimalsOf(this.deps.config, p.currency))
-      : cmp(r.amount, p.amount) === 0;
+      : cmp(r.amount, p.amount) === 0);
     if (fits) return { kind: 'reserved', p, r };
     const error = `the ledger holds a reservation of ${r.amount} under this payout's key (batch ${r.batchId}) that this payout did not make; not reused (is this a restored database that needs its deployment id reset?)`;
     this.deps.log.error({ payout: p.id, reservation: r }, `sender: ${error}`);
