@@ -23,7 +23,8 @@ export type Fault = (call: { path: string; clientId: string | undefined; body: s
 /** Faults by client id, for any call that names the client (query or body). */
 export const faultsByClient = (faults: Map<string, 503 | 400>): Fault => ({ clientId }) => (clientId ? faults.get(clientId) : undefined);
 
-export async function faultyAccounts(realUrl: string, fault: Fault): Promise<string> {
+/** `answer`: rewrites the real stand-in's answer body (a ledger that speaks a dialect). */
+export async function faultyAccounts(realUrl: string, fault: Fault, answer: (path: string, body: string) => string = (_p, b) => b): Promise<string> {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const chunks: Buffer[] = [];
@@ -35,7 +36,7 @@ export async function faultyAccounts(realUrl: string, fault: Fault): Promise<str
     const upstream = await fetch(`${realUrl}${req.url}`, {
       method: req.method, headers: { 'content-type': 'application/json' }, body: chunks.length ? Buffer.concat(chunks) : undefined,
     });
-    res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text());
+    res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(answer(url.pathname, await upstream.text()));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   afterAll(() => new Promise<void>((r) => server.close(() => r())));

@@ -59,6 +59,11 @@ describe('decidePayout: the accruals behind the balance', () => {
     expect(decidePayout(byClient, acc('10', '25', dryLeft), rules)).toMatchObject({ kind: 'reject', error: expect.stringContaining('dry_run') });
   });
 
+  it('a dry-run remainder below a kopeck does not veto real money that follows (the account is never blocked by dust)', () => {
+    const history = [reservation('10', { dry_run: true }), credit('100')];
+    expect(decidePayout(byClient, acc('10', '110.004', history), rules)).toEqual({ kind: 'send', amount: '100', dryRun: false, cpfs: [] });
+  });
+
   it('pays what a fixed payout left behind as what it was, with no accrual after it', () => {
     expect(decidePayout(byClient, acc('50', '100', [reservation('50', { dry_run: true })]), rules)).toMatchObject({ kind: 'send', amount: '50', dryRun: true });
   });

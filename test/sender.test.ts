@@ -172,6 +172,51 @@ describe('sender crash safety', () => {
     expect(await balances(s.client, c)).toEqual(['10', '10']);
   });
 
+  it.each([
+    ['by-client', false],
+    ['fixed', true],
+  ])('a %s payout whose reservation falls before the history it is read from (another payout of the account reserved since) still reuses it, never finishes without it', async (_kind, fixedAmount) => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '100');
+    const a = fixedAmount
+      ? (await insertFixedPayout(s.db.sql, { external_id: `lost-${c}`, ...acc(c), amount: '100', approve_req: false }))!
+      : await byClientPayout(c, '100');
+    setFailpoints(['sender.after-reserve'], 'throw');
+    try {
+      await sender().runOnce();
+    } finally {
+      setFailpoints([]);
+    }
+    // A's reservation of 100 is in the ledger, A is still new; B pays the 50 that came after it.
+    await s.db.sql`update t_payout set approve_req = true where id = ${a}`;
+    await credit(s.client, acc(c), '50');
+    const b = await byClientPayout(c, '50');
+    await sender().runOnce();
+    expect(await payout(b)).toMatchObject({ status: 'pending', amount: '50.000000' });
+    // A is read from B's reservation on: its own is not in that history, and the balance is 0.
+    await s.db.sql`update t_payout set approve_req = false where id = ${a}`;
+    await sender().runOnce();
+    expect(await payout(a)).toMatchObject({ status: 'pending', amount: '100.000000' });
+    expect(await balances(s.client, c)).toEqual(['0', '150']);
+    expect(await messages(a)).toHaveLength(1);
+  });
+
+  it('a ledger answer without the history asked for is a failure to retry, not an account without history', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '12', { dry_run: true });
+    const id = await byClientPayout(c, '12');
+    const url = await faultyAccounts(s.url, () => undefined, (path, body) => {
+      if (path !== '/v1/batch/read') return body;
+      const { history: _dropped, ...rest } = JSON.parse(body) as Record<string, unknown>;
+      return JSON.stringify(rest);
+    });
+    await sender({ PAYOUT_PROCESS_DRY_RUN: 'off' }, { accountsUrl: url }).runOnce();
+    expect(await payout(id)).toMatchObject({ status: 'new' });
+    expect(await balances(s.client, c)).toEqual(['12', '0']);
+    await sender().runOnce();
+    expect(await payout(id)).toMatchObject({ status: 'pending', dry_run: true });
+  });
+
   it('an accounts failure at the locking read leaves the payout new and touches nothing', async () => {
     const c = uniqueClient();
     await credit(s.client, acc(c), '5');

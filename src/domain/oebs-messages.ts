@@ -42,14 +42,17 @@ export function newPayoutMessage(
  * id against the same ledger: payout ids restart at 1 in a new database, these keys must not.
  */
 export const ledgerExternalId = {
-  reserve: (deploymentId: string, payoutId: string) => `payout/${deploymentId}/${payoutId}/reserve`,
+  reserve: (deploymentId: string, payoutId: string) => `${payoutKey(deploymentId, payoutId)}/reserve`,
   // One payout may be paid, returned and paid again under another OEBS payment: the events of a
   // payment carry its id, so the second payment's events are new, its repeats are not.
-  register: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/register/${paymentId}`,
-  confirm: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/confirm/${paymentId}`,
-  cancelReserve: (deploymentId: string, payoutId: string) => `payout/${deploymentId}/${payoutId}/cancel-reserve`,
-  cancelPayout: (deploymentId: string, payoutId: string, paymentId: string) => `payout/${deploymentId}/${payoutId}/cancel-payout/${paymentId}`,
+  register: (deploymentId: string, payoutId: string, paymentId: string) => `${payoutKey(deploymentId, payoutId)}/register/${paymentId}`,
+  confirm: (deploymentId: string, payoutId: string, paymentId: string) => `${payoutKey(deploymentId, payoutId)}/confirm/${paymentId}`,
+  cancelReserve: (deploymentId: string, payoutId: string) => `${payoutKey(deploymentId, payoutId)}/cancel-reserve`,
+  cancelPayout: (deploymentId: string, payoutId: string, paymentId: string) => `${payoutKey(deploymentId, payoutId)}/cancel-payout/${paymentId}`,
 };
+
+/** `payout/<deployment>/<id>`; a payout created before deployment ids ('') keeps its old `payout/<id>`. */
+const payoutKey = (deploymentId: string, payoutId: string) => (deploymentId ? `payout/${deploymentId}/${payoutId}` : `payout/${payoutId}`);
 
 /** event_type of payout's own ledger batches. */
 export const ledgerEventType = {

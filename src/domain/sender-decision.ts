@@ -75,15 +75,21 @@ export function cpfsOf(events: readonly LedgerEvent[]): Cpf[] {
   return out;
 }
 
-/** What the balance is made of: the accruals since the last reservation, and that reservation. */
-export function moneyBehind(balance: string, history: readonly LedgerEvent[]) {
+/**
+ * What the balance is made of: the accruals since the last reservation, and that reservation's
+ * remainder. A remainder below one minor unit has no say in the flag: it is dust no payout can pay
+ * on its own, and letting a dry-run fraction of a kopeck veto real money would block the account
+ * for good (a rejection moves nothing, so the next payout would read the same history).
+ */
+export function moneyBehind(balance: string, history: readonly LedgerEvent[], decimals: number) {
   let last = -1;
   history.forEach((e, i) => { if (isReservation(e)) last = i; });
   const reservation = last >= 0 ? history[last] : undefined;
   const accruals = history.slice(last + 1).filter((e) => e.type === 'credit');
   const remainder = sub(balance, sum(accruals.map((e) => e.amount)));
   const flags = new Set(accruals.map((e) => infoOf(e).dry_run === true));
-  if (isPositive(remainder) && reservation) flags.add(infoOf(reservation).dry_run === true);
+  const payableRemainder = isPositive(floorToMinor(remainder, decimals));
+  if (payableRemainder && reservation) flags.add(infoOf(reservation).dry_run === true);
   return {
     accruals,
     /** All dry-run → true, none → false; a mix cannot be paid either way. */
@@ -107,7 +113,7 @@ export function decidePayout(
     return { kind: 'reject', error: `balance ${balance} does not cover the payout amount ${p.amount}` };
   }
   const amount = p.by_client ? floorToMinor(balance, rules.decimals) : p.amount;
-  const behind = moneyBehind(balance, account.history);
+  const behind = moneyBehind(balance, account.history, rules.decimals);
   if (isZero(amount)) return { kind: 'zero', dryRun: behind.dryRun === true };
   if (behind.dryRun === 'mixed') return { kind: 'reject', error: 'the accruals behind the balance disagree on dry_run' };
   let dryRun = behind.dryRun;

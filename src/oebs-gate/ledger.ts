@@ -1,6 +1,7 @@
 // The sender's ledger operations over the accounts client. Account types: money waiting to be
 // paid sits on `payout`; the reservation moves it to `payout_sent` until OEBS confirms.
-import { AccountsError, type AccountsClient, type Loc, type TurnoverEvent } from '../accounts/client.ts';
+import { AccountsError, type AccountsClient, type Loc } from '../accounts/client.ts';
+import { accountsError } from '../accounts/errors.ts';
 import { cpfsOf } from '../domain/sender-decision.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
 import type { AccountRef, LedgerReservation, SenderLedger } from './ports.ts';
@@ -25,9 +26,23 @@ function reservationOf(amount: string, batchId: string, info: Record<string, unk
   };
 }
 
+/**
+ * Whether the ledger holds a reservation of this account under this key: an earlier attempt of
+ * the payout, wherever it sits in the account's history (another payout of the account may have
+ * been reserved after it, so the history read from the previous reservation need not show it).
+ */
+function ownReservationIn(client: AccountsClient) {
+  return async (externalId: string, account: AccountRef): Promise<LedgerReservation | undefined> => {
+    const batch = await client.getBatch(externalId);
+    const debit = batch?.events.find((e) => e.type === 'debit' && sameLoc(e.loc, accountLoc(account, 'payout')));
+    return batch && batch.event_type === ledgerEventType.reserve && debit ? reservationOf(debit.amount, batch.batch_id, batch.info) : undefined;
+  };
+}
+
 /** `lockTimeoutS`: how long an account stays locked if the sender dies holding it; it must
  *  outlast the read and the write of one payout (two accounts calls). */
 export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderLedger {
+  const ownReservation = ownReservationIn(client);
   return {
     async lockAndRead(account, { deploymentId, payoutId, fromBatchId }) {
       const loc = accountLoc(account, 'payout');
@@ -38,7 +53,13 @@ export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderL
         history: [{ loc, ...(fromBatchId ? { from_batch_id: fromBatchId } : {}) }],
         lock: { loc, timeout_s: lockTimeoutS },
       });
-      if (!res.lock) throw new Error('the accounts system answered a locking read without a lock');
+      if (!res.lock) throw accountsError('bad-response', 'accounts read: a locking read answered without a lock');
+      // A ledger that ignored `history` must not look like an account with no history: that would
+      // hide an earlier reservation and make every accrual "unexplained".
+      if (res.history.length !== 1) {
+        await client.lockRemove(loc, res.lock.uid).catch(() => {});
+        throw accountsError('bad-response', `accounts read: asked for 1 history, got ${res.history.length}`);
+      }
       const balance = res.balances[0] ?? { debit: '0', credit: '0' };
       const events = res.history[0]?.events ?? [];
       const key = ledgerExternalId.reserve(deploymentId, payoutId);
@@ -69,16 +90,17 @@ export function senderLedger(client: AccountsClient, lockTimeoutS = 30): SenderL
         return { ...r, batchId: batch_id, payoutCreatedAt: createdAt.toISOString() };
       } catch (err) {
         if (!(err instanceof AccountsError && err.reason === 'idempotency-conflict')) throw err;
-        // The key holds other content. If it is a reservation of this very account, it is an
-        // earlier attempt of this payout that the history did not show (another payout of the
-        // account was reserved after it): that one is the payout's money. Anywhere else the key
-        // belongs to something that is not this payout: refused, loudly, by the caller.
-        const batch = await client.getBatch(externalId);
-        const debit = batch?.events.find((e) => e.type === 'debit' && sameLoc(e.loc, from));
-        if (!batch || batch.event_type !== ledgerEventType.reserve || !debit) throw err;
-        return reservationOf(debit.amount, batch.batch_id, batch.info);
+        // The key holds other content. An earlier attempt of this payout on this account is the
+        // payout's money (the write failed, so our lock is still held: release it); anything
+        // else is not this payout's: refused, loudly, by the caller.
+        const held = await ownReservation(externalId, account);
+        if (!held) throw err;
+        await client.lockRemove(from, lockUid).catch(() => {});
+        return held;
       }
     },
+
+    ownReservation: (key, account) => ownReservation(ledgerExternalId.reserve(key.deploymentId, key.payoutId), account),
 
     async unlock(account, lockUid) {
       await client.lockRemove(accountLoc(account, 'payout'), lockUid);

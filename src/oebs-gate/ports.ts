@@ -47,6 +47,11 @@ export interface SenderLedger {
    * this account. A key held by anything else is an AccountsError 'idempotency-conflict'.
    */
   reserve(key: ReservationKey, account: AccountRef, lockUid: string, r: Reservation): Promise<LedgerReservation>;
+  /**
+   * The reservation the ledger holds under this payout's key on this account, wherever it sits in
+   * the history (an earlier attempt the history did not show), or undefined.
+   */
+  ownReservation(key: ReservationKey, account: AccountRef): Promise<LedgerReservation | undefined>;
   /** Best effort: an unreleased lock expires by itself. */
   unlock(account: AccountRef, lockUid: string): Promise<void>;
 }

@@ -109,7 +109,11 @@ export class Sender {
           decimals: minorDecimalsOf(config, p.currency), processDryRun: config.money.processDryRun, allowedNs: config.allowedNs,
         });
         if (decision.kind !== 'send') {
+          // Before finishing a payout without money, make sure no earlier attempt of it holds
+          // some: its reservation may sit before the position the history was read from.
+          const own = await ledger.ownReservation(key, account);
           await ledger.unlock(account, read.lockUid).catch(() => {});
+          if (own) return this.reuse(p, own);
           return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
         }
         const held = await ledger.reserve(key, account, read.lockUid, { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs });

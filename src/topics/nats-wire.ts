@@ -28,7 +28,8 @@ export function durableFor(group: string): string {
  * so no other database's message is ever taken for a resend of this one.
  */
 export function natsMsgId(deploymentId: string, topic: string, msgId: string): string {
-  return `${deploymentId}:${topic}#${msgId}`;
+  // '' : a message published before deployment ids keeps the id it may already have been sent under.
+  return deploymentId ? `${deploymentId}:${topic}#${msgId}` : `${topic}#${msgId}`;
 }
 
 export const HDR = { topic: 'Payout-Topic', key: 'Payout-Key', msgId: 'Payout-Msg-Id' } as const;

@@ -11,7 +11,6 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Counter } from 'prom-client';
-import { getDeploymentId } from '../store/deployment.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
@@ -37,7 +36,6 @@ export class NatsTopics implements Topics {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly onError: (err: unknown) => void,
-    private readonly deploymentId: string,
     private readonly opts: TopicsOptions,
   ) {
     this.relay = new PollLoop(() => this.relayOnce(), { idleMs: 200, onError });
@@ -51,9 +49,8 @@ export class NatsTopics implements Topics {
   private readonly duplicates: Counter;
 
   static async open(sql: Sql, natsUrl: string, onError: (err: unknown) => void = () => {}, opts: TopicsOptions = {}): Promise<NatsTopics> {
-    const deploymentId = await getDeploymentId(sql);
     const nc = await connect({ servers: natsUrl, name: 'payout' });
-    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), onError, deploymentId, opts);
+    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), onError, opts);
   }
 
   publish(tx: Tx, msg: OutgoingMessage): Promise<boolean> {
@@ -133,7 +130,7 @@ export class NatsTopics implements Topics {
         h.set(HDR.topic, r.topic);
         h.set(HDR.key, r.key);
         h.set(HDR.msgId, r.msg_id);
-        return this.js.publish(subjectFor(r.topic), JSON.stringify(r.payload), { msgID: natsMsgId(this.deploymentId, r.topic, r.msg_id), headers: h });
+        return this.js.publish(subjectFor(r.topic), JSON.stringify(r.payload), { msgID: natsMsgId(r.deployment_id, r.topic, r.msg_id), headers: h });
       }));
       for (const [i, r] of results.entries()) {
         if (r.status !== 'fulfilled' || !r.value.duplicate) continue;

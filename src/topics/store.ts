@@ -135,11 +135,13 @@ export interface OutboxRow {
   key: string;
   msg_id: string;
   payload: Payload;
+  /** The deployment the message was published in: part of its Nats-Msg-Id. */
+  deployment_id: string;
 }
 
 export async function selectOutbox(tx: Tx, limit: number): Promise<OutboxRow[]> {
   return tx<OutboxRow[]>`
-    select m.id, m.topic, m.key, m.msg_id, m.payload
+    select m.id, m.topic, m.key, m.msg_id, m.payload, m.deployment_id
     from topic_outbox o join topic_message m on m.id = o.message_id
     order by o.message_id limit ${limit}`;
 }

@@ -16,8 +16,16 @@ create function payout_deployment_id() returns text language sql stable
 
 -- The deployment a payout was created in: its ledger keys are built from this, not from the
 -- current deployment id, so resetting the id never changes the keys of a payout already under way
--- (a retried confirm must find its first attempt).
-alter table t_payout add column deployment_id text not null default payout_deployment_id();
+-- (a retried confirm must find its first attempt). Payouts that exist before this migration get
+-- '' and keep the keys they were written with (`payout/<id>/…`): one under way across the upgrade
+-- still finds its reservation and its ledger events.
+alter table t_payout add column deployment_id text not null default '';
+alter table t_payout alter column deployment_id set default payout_deployment_id();
+
+-- Likewise the id a message is relayed to NATS under (Nats-Msg-Id): the deployment it was
+-- published in, so a relay resend after a reset or an upgrade keeps the id JetStream saw.
+alter table topic_message add column deployment_id text not null default '';
+alter table topic_message alter column deployment_id set default payout_deployment_id();
 
 -- The ledger batch of the payout's reservation. The next payout of the same account reads the
 -- ledger from this batch on (its position in the account's history), not from a time window:
