@@ -1,15 +1,23 @@
 // Picks the topics backend from configuration. Components depend on the `Topics` interface only.
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
+import type { Logger } from '../log.ts';
 import { NatsTopics } from './nats.ts';
 import { PostgresTopics } from './postgres.ts';
 import type { Topics } from './types.ts';
 
-export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void): Promise<Topics> {
+/**
+ * `opts.onClosed`: the NATS connection closed for good (it reconnects forever otherwise); a
+ * process should exit non-zero then, so its supervisor restarts it.
+ */
+export async function createTopics(
+  config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void,
+  opts: { log?: Logger; onClosed?: (err: Error | undefined) => void } = {},
+): Promise<Topics> {
   return config.topics.backend === 'nats'
-    ? NatsTopics.open(sql, config.topics.natsUrl, onError)
+    ? NatsTopics.open(sql, { url: config.topics.natsUrl, replicas: config.topics.natsReplicas, onError, ...opts })
     : new PostgresTopics(sql, onError);
 }
 
-export { allStatusTopics, topicsFor, TOPIC_NAMES, type TopicSet } from './paths.ts';
+export { allStatusTopics, noticesTopic, topicsFor, TOPIC_NAMES, type TopicSet } from './paths.ts';
 export type * from './types.ts';
