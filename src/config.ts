@@ -37,7 +37,10 @@ export interface Config {
   receiver: { maxWaitMs: number };
   topics: {
     backend: 'postgres' | 'nats';
+    /** One NATS server or a comma-separated list of nodes of a cluster. */
     natsUrl: string;
+    /** Replicas of each JetStream stream payout creates: 1 on a single server, 3 on a three-node cluster. */
+    natsReplicas: number;
     /** namespace → topic base path (`/billing-payout/<env>/oebs` unless PAYOUT_TOPIC_BASES says otherwise). */
     bases: Map<string, string>;
   };
@@ -292,6 +295,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topics: {
       backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),
       natsUrl: r.str('PAYOUT_NATS_URL', 'nats://127.0.0.1:4222'),
+      natsReplicas: r.int('PAYOUT_NATS_REPLICAS', 1, 1, 5),
       bases: readTopicBases(r, envName, namespaces),
     },
     approveRequired: readApproveRequired(r, namespaces),

@@ -19,3 +19,15 @@ export function onShutdown(log: Logger, stop: () => Promise<void>) {
   // Started by the supervisor (`payout start`): stop when it goes away, however it went.
   if (process.send) process.on('disconnect', () => handler('supervisor gone'));
 }
+
+/**
+ * A connection the process cannot live without closed for good: exit non-zero at once, so the
+ * supervisor (`payout start`, systemd, Kubernetes) starts a fresh process. Staying up would leave
+ * a process that looks alive but neither relays nor consumes.
+ */
+export function exitOnLost(log: Logger, what: string) {
+  return (err: unknown) => {
+    log.fatal({ err }, `${what} closed for good; exiting so the supervisor restarts this process`);
+    process.exit(1);
+  };
+}

@@ -111,6 +111,19 @@ describe('POST /api/v1/payout (fixed amount)', () => {
     expect(one.json()).toMatchObject({ id: created, amount: '100.500000', status: 'new', client_id: 4242 });
     expect((await get('/api/v1/payout/987654')).statusCode).toBe(404);
   });
+
+  it("takes the original's date-only from/to as whole UTC days, as well as date-times", async () => {
+    const id = (await post('/api/v1/payout', { ...body, external_id: 'p-days', client_id: 4343 })).json().id;
+    await db.sql`update t_payout set created_at = '2026-03-05T23:59:59.5Z' where id = ${id}`;
+    const ids = async (q: string) => (await get(`/api/v1/payout?client_id=4343&${q}`)).json().payouts.map((p: { id: number }) => p.id);
+    expect(await ids('from=2026-03-05&to=2026-03-05')).toEqual([id]); // the whole day, its last second too
+    expect(await ids('from=2026-03-06')).toEqual([]);
+    expect(await ids('to=2026-03-04')).toEqual([]);
+    expect(await ids('from=2026-03-05T23:00:00Z&to=2026-03-06')).toEqual([id]);
+    const bad = await get('/api/v1/payout?client_id=4343&from=2026-02-30');
+    expect([bad.statusCode, bad.json().message]).toEqual([400, expect.stringMatching(/from/)]);
+    expect((await get('/api/v1/payout?client_id=4343&from=2026-03-07&to=2026-03-05')).statusCode).toBe(400);
+  });
 });
 
 describe('POST /api/v1/check', () => {
@@ -119,12 +132,12 @@ describe('POST /api/v1/check', () => {
     for (const [i, amt] of ['10.01', '20.00'].entries()) {
       ids.push((await post('/api/v1/payout', { external_id: `chk-${i}`, service_id: 1, contract_id: 2, client_id: 3, amount: amt, currency: 'RUB', namespace: 'taxi' })).json().id);
     }
-    await db.sql`update t_payout set oebs_check_id = 'C-1', amount_oebs = round(amount, 2) where id = any(${ids}::int8[])`;
-    const res = await post('/api/v1/check', { checks: ['C-1', 'C-unknown'] });
+    await db.sql`update t_payout set oebs_check_id = '9001', amount_oebs = round(amount, 2) where id = any(${ids}::int8[])`;
+    const res = await post('/api/v1/check', { checks: [9001, 9002] });
     expect(res.statusCode).toBe(200);
     expect(res.json().checks).toEqual([
-      { check_id: 'C-1', amount: '30.01', count: 2 },
-      { check_id: 'C-unknown', amount: '0', count: 0 },
+      { check_id: 9001, amount: '30.01', count: 2 },
+      { check_id: 9002, amount: '0', count: 0 },
     ]);
   });
 });
@@ -175,6 +188,8 @@ describe('bad input', () => {
     ['amount with too many digits', '/api/v1/payout', { ...goodFixed, amount: '1234567890123456789' }, /amount/],
     ['currency lowercase', '/api/v1/payout', { ...goodFixed, currency: 'rub' }, /currency/],
     ['check list empty', '/api/v1/check', { checks: [] }, /checks/],
+    ['check id as a string', '/api/v1/check', { checks: ['9001'] }, /checks\.0/],
+    ['check id fractional', '/api/v1/check', { checks: [9001.5] }, /checks\.0/],
   ];
   it.each(cases)('%s → 400 naming the field, nothing stored', async (_name, url, payload, message) => {
     const before = [await count('t_request'), await count('t_payout')];

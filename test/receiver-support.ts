@@ -11,8 +11,10 @@ import { receiverLedger } from '../src/oebs-gate/receiver-ledger.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
-import { createTopics, topicsFor } from '../src/topics/index.ts';
-import type { DeliveredMessage, Topics } from '../src/topics/types.ts';
+import { createTopics, noticesTopic, topicsFor } from '../src/topics/index.ts';
+import { JsonNumber } from '../src/domain/json.ts';
+import { decodeBody, encodePayload } from '../src/topics/codec.ts';
+import type { DeliveredMessage, Payload, Topics } from '../src/topics/types.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
 import { credit } from './gates-support.ts';
 import { testConfig } from './support/config.ts';
@@ -81,18 +83,34 @@ export async function pendingByClientPayout(h: Harness, client: string, credited
 }
 
 let msgSeq = 0;
-/** ARD's answer about one payout, keyed by the payout id as the stand-in does. */
-export const ard = (h: Harness, id: string, status: string, over: Record<string, unknown> = {}): DeliveredMessage => ({
-  topic: h.t.statusArd, key: id, msgId: `ard-${id}-${status}-${++msgSeq}`, publishedAt: new Date(),
-  payload: { message_id: id, status_type: status, status_info: status === 'NEW' ? '' : 'no such account', payment_batch_id: `B${id}`, payment_check_id: `C${id}`, ...over },
-});
+const J = (v: string) => new JsonNumber(v);
+/** Digit strings become JSON integers (as ARD/OEBS send them); anything else is sent as it is. */
+const id = (v: unknown) => (typeof v === 'string' && /^-?[0-9]+$/.test(v) ? J(v) : v);
+const dt = () => new Date().toISOString().slice(0, 19).replace('T', ' ');
 
-/** OEBS's answer about a payment covering `batches`, keyed by the first batch. */
-export const oebs = (h: Harness, batches: string[], status: string, paymentId: string, amount: string, over: Partial<DeliveredMessage> = {}): DeliveredMessage => ({
-  topic: h.t.statusOebs, key: batches[0]!, msgId: `oebs-${paymentId}-${status}-${++msgSeq}`, publishedAt: new Date(),
-  payload: { status_type: status, payment_batch_id: batches, payment_id: paymentId, payment_amount: amount, payment_purpose: 'test' },
-  ...over,
-});
+/** A message as the topics deliver it: the payload written to text and read back exactly. */
+export function inbound(topic: string, key: string, msgId: string, payload: Payload, publishedAt?: Date): DeliveredMessage {
+  return { topic, key, msgId, ...decodeBody(encodePayload(payload)), publishedAt };
+}
+
+/** Another batch id for payout `payoutId` (the default batch is the payout id itself). */
+export const otherBatch = (payoutId: string, n: number) => String(BigInt(payoutId) + BigInt(n) * 1_000_000_000n);
+
+/** ARD's answer about one payout, in the original format (batch and check = the payout id unless `over`). */
+export const ard = (h: Harness, payoutId: string, status: string, over: Record<string, unknown> = {}): DeliveredMessage =>
+  inbound(h.t.statusArd, payoutId, `ard-${payoutId}-${status}-${++msgSeq}`, {
+    status_id: J(String(++msgSeq)), status_dt: dt(), status_system: 'oebs', message_id: id(payoutId), status_type: status,
+    status_info: status === 'NEW' ? '' : 'no such account', ard_line_id: id(payoutId),
+    payment_batch_id: id(payoutId), payment_check_id: id(payoutId), ...over,
+  }, new Date());
+
+/** OEBS's answer about a payment covering `batches`, in the original format, keyed by the payment. */
+export const oebs = (h: Harness, batches: string[], status: string, paymentId: string, amount: string, over: { publishedAt?: Date | undefined } = {}): DeliveredMessage =>
+  inbound(h.t.statusOebs, paymentId, `oebs-${paymentId}-${status}-${++msgSeq}`, {
+    status_dt: dt(), status_system: 'oebs', status_type: status, ard_line_id: id(batches[0]), payment_batch_id: batches.map(id),
+    payment_id: id(paymentId), payment_amount: /^[0-9.]+$/.test(amount) ? J(amount) : amount, payment_purpose: 'test',
+    total_batch_count: J(String(batches.length)),
+  }, 'publishedAt' in over ? over.publishedAt : new Date());
 
 export async function payoutRow(h: Harness, id: string) {
   const [row] = await h.s.db.sql<{ status: string; error: string | null; oebs_batch_id: string | null; oebs_check_id: string | null; oebs_payment_id: string | null; oebs_status: string | null }[]>`
@@ -114,10 +132,10 @@ export async function ledgerBatches(h: Harness, id: string): Promise<string[]> {
   return rows.map((r) => r.event_type);
 }
 
-/** What the receiver wrote to the errors topic (of taxi) about a source message or a payout. */
+/** What the receiver wrote to oebs-errors and to the notices topic (of taxi) about a source message or a payout. */
 export async function errorsAbout(h: Harness, what: { msgId?: string; payoutId?: string }) {
   const rows = await h.s.db.sql<{ payload: Record<string, unknown> }[]>`
-    select payload from topic_message where topic = ${h.t.errors}
+    select payload from topic_message where topic in (${h.t.errors}, ${noticesTopic(h.config, 'taxi', false)})
       and (${what.msgId ?? null}::text is null or payload->>'source_msg_id' = ${what.msgId ?? null})
       and (${what.payoutId ?? null}::text is null or payload->>'payout_id' = ${what.payoutId ?? null})
     order by id`;

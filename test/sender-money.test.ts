@@ -43,8 +43,9 @@ async function byClientPayout(sql: Sql, client: string) {
 
 const row = async (sql: Sql, id: string) =>
   (await sql`select status, amount::text, amount_oebs::text, dry_run, error from t_payout where id = ${id}`)[0]!;
+/** The new-payout messages of a payout, their amount as the literal on the wire. */
 const published = async (sql: Sql, id: string) =>
-  (await sql<{ payload: Record<string, unknown> }[]>`select payload from topic_message where msg_id = ${id} and topic like '%new-payout%'`).map((m) => m.payload);
+  sql<{ amount: string }[]>`select payload->>'amount' as amount from topic_message where msg_id = ${id} and topic like '%new-payout%'`;
 const cpfs = async (sql: Sql, id: string) => (await sql`select external_id from t_cpf where payout_id = ${id} order by id`).map((r) => r.external_id);
 const balances = async (client: string) => {
   const res = await s.client.read({ balances: [{ loc: { ...acc(client), type: 'payout' } }, { loc: { ...acc(client), type: 'payout_sent' } }] });
@@ -83,7 +84,7 @@ describe('whole kopecks', () => {
     for (let i = 0; i < 10; i++) ids.push(await byClientPayout(s.db.sql, c));
     await (await sender(s.db.sql)).runOnce();
     const rows = await Promise.all(ids.map((id) => row(s.db.sql, id)));
-    const told = (await Promise.all(ids.map((id) => published(s.db.sql, id)))).flat().map((m) => String(m.amount));
+    const told = (await Promise.all(ids.map((id) => published(s.db.sql, id)))).flat().map((m) => m.amount);
     expect(told).toEqual(['0.05']); // the first takes it all; the rest find less than a kopeck
     expect(rows.filter((r) => r.status === 'done').length).toBe(9);
     expect(await balances(c)).toEqual(['0', '0.05']);

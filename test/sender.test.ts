@@ -52,7 +52,8 @@ async function byClientPayout(client: string, amount: string, over: Record<strin
 const payout = async (id: string) =>
   (await s.db.sql`select status, amount::text, amount_oebs::text, dry_run, error from t_payout where id = ${id}`)[0];
 const messages = async (id: string) =>
-  s.db.sql<{ topic: string; payload: Record<string, unknown> }[]>`select topic, payload from topic_message where msg_id = ${id} and topic like '%new-payout%'`;
+  s.db.sql<{ topic: string; payload: Record<string, unknown>; body: string }[]>`
+    select topic, payload, payload::text as body from topic_message where msg_id = ${id} and topic like '%new-payout%'`;
 const balances = async (client: AccountsClient, c: string, over: Record<string, string> = {}) => {
   const res = await client.read({ balances: [{ loc: { ...acc(c, over), type: 'payout' } }, { loc: { ...acc(c, over), type: 'payout_sent' } }] });
   return res.balances.map((b) => sub(b.credit, b.debit));
@@ -70,10 +71,11 @@ describe('sender decisions, end to end through the ledger', () => {
     expect(await balances(s.client, c)).toEqual(['0.005', '110']);
     const [msg] = await messages(id);
     expect(msg!.topic).toBe('/billing-payout/dev/oebs/new-payout');
-    expect(msg!.payload).toMatchObject({
-      message_id: id, amount: '110.00', billing_client_id: c, billing_contract_id: '7', service_id: '124',
-      partner_currency: 'RUB', transaction_type: 'PAYMENT', paysys_type_cc: 'payout', namespace: 'taxi',
-    });
+    // The original's format, as text: ids as integers, the amount as a number with two decimals.
+    const [created] = await s.db.sql<{ day: string }[]>`select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day from t_payout where id = ${id}`;
+    expect(msg!.body).toMatch(new RegExp(`^\\{"message_id":${id},"message_dt":"\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d","message_system":"billingpay",`
+      + `"billing_contract_id":7,"billing_person_id":-1,"transaction_type":"PAYMENT","transaction_dt":"${created!.day}","service_id":124,`
+      + `"amount":110.00,"paysys_type_cc":"payout","partner_currency":"RUB","billing_client_id":${c},"namespace":"taxi"\\}$`));
     expect(await s.db.sql`select external_id, amount::text, status from t_cpf where payout_id = ${id}`)
       .toEqual([{ external_id: 'R-1', amount: '100.005000', status: 'new' }]);
   });

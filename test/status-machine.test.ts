@@ -22,15 +22,20 @@ describe('OEBS answers', () => {
   it('RECONCILED pays a confirmed payout once; a pending one waits for ARD NEW', () => {
     expect(kinds(decideOebs, 'RECONCILED')).toEqual({ new: 'impossible', pending: 'wait', confirmed: 'pay', done: 'skip', rejected: 'impossible' });
   });
-  it('RETURNED returns a done payout and only notes an unpaid one', () => {
-    expect(kinds(decideOebs, 'RETURNED')).toEqual({ new: 'impossible', pending: 'wait', confirmed: 'notice', done: 'return', rejected: 'impossible' });
+  it('RETURNED returns a done payout and remembers the payment of one not (yet) paid by it', () => {
+    expect(kinds(decideOebs, 'RETURNED')).toEqual({ new: 'impossible', pending: 'wait', confirmed: 'returnUnpaid', done: 'return', rejected: 'impossible' });
+    expect(decideOebs('done', 'RETURNED', { paymentId: 'A', paidBy: 'B', returned: [] }).kind).toBe('returnUnpaid');
+  });
+  it('RECONCILED of another payment while paid by one not returned waits for its RETURNED', () => {
+    expect(decideOebs('done', 'RECONCILED', { paymentId: 'B', paidBy: 'A', returned: [] }).kind).toBe('wait');
+    expect(decideOebs('done', 'RECONCILED', { paymentId: 'A', paidBy: 'A', returned: [] }).kind).toBe('skip');
   });
   it('a returned payment never pays again; RETURNED of an older payment does not return a newer one', () => {
     const returnedA = { paymentId: 'A', paidBy: 'A', returned: ['A'] };
     expect(decideOebs('confirmed', 'RECONCILED', returnedA).kind).toBe('skip');
     expect(decideOebs('confirmed', 'RETURNED', returnedA).kind).toBe('skip');
     expect(decideOebs('confirmed', 'RECONCILED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('pay');
-    expect(decideOebs('done', 'RETURNED', { paymentId: 'A', paidBy: 'B', returned: ['A'] }).kind).toBe('skip');
+    expect(decideOebs('done', 'RETURNED', { paymentId: 'A', paidBy: 'B', returned: ['A'] }).kind).toBe('skip'); // A returned already
     expect(decideOebs('done', 'RETURNED', { paymentId: 'B', paidBy: 'B', returned: ['A'] }).kind).toBe('return');
     expect(decideOebs('done', 'CREATED', { paymentId: 'A', paidBy: 'B', returned: [] }).kind).toBe('skip');
     expect(decideOebs('done', 'CREATED', { paymentId: 'A', paidBy: 'A', returned: [] }).kind).toBe('register');

@@ -71,21 +71,27 @@ export const PayoutView = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
 });
 
+/** The original's `YYYY-MM-DD` (a UTC day) or an ISO date-time. */
+const DayOrTime = (description: string) =>
+  Type.String({ anyOf: [{ format: 'date' }, { format: 'date-time' }], description, examples: ['2026-01-31', '2026-01-31T12:00:00Z'] });
+
 export const PayoutListQuery = Type.Object(
   {
     client_id: Type.String({ pattern: '^[1-9][0-9]{0,15}$' }),
-    from: Type.Optional(Type.String({ format: 'date-time' })),
-    to: Type.Optional(Type.String({ format: 'date-time' })),
+    from: Type.Optional(DayOrTime('from this moment (a date: from the start of that UTC day)')),
+    to: Type.Optional(DayOrTime('before this moment (a date: to the end of that UTC day)')),
     statuses: Type.Optional(Type.String({ pattern: `^(${PAYOUT_STATUSES.join('|')})(,(${PAYOUT_STATUSES.join('|')}))*$`, description: 'comma-separated statuses' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
   },
   { additionalProperties: false },
 );
 
+/** OEBS check ids are integers (ARD's payment_check_id); JSON numbers up to 2^53 − 1 arrive exact. */
+const CheckId = Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'OEBS check id (payment_check_id of ARD NEW)' });
 export const CheckBody = Type.Object(
-  { checks: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 1000 }) },
+  { checks: Type.Array(CheckId, { minItems: 1, maxItems: 1000 }) },
   { additionalProperties: false },
 );
 export const CheckResult = Type.Object({
-  checks: Type.Array(Type.Object({ check_id: Type.String(), amount: Type.String(), count: Type.Integer() })),
+  checks: Type.Array(Type.Object({ check_id: CheckId, amount: Type.String(), count: Type.Integer() })),
 });

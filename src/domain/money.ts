@@ -35,3 +35,14 @@ export const isWholeMinor = (a: string, decimals: number): boolean => new Big(a)
 export const toMinorText = (a: string, decimals: number): string => new Big(a).toFixed(decimals);
 
 export const sum = (xs: readonly string[]): string => xs.reduce((acc, x) => acc.plus(x), new Big(0)).toFixed();
+
+/**
+ * Exactly two decimals, for OEBS ("100.5" → "100.50"). The amount is whole kopecks already; a
+ * finer one is refused rather than rounded, since rounding here would send other money than was
+ * reserved.
+ */
+export const twoDecimals = (a: string): string => {
+  const b = new Big(a);
+  if (!b.round(2, Big.roundDown).eq(b)) throw new Error(`amount ${a} is not whole minor units`);
+  return b.toFixed(2);
+};

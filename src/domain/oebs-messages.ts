@@ -1,37 +1,54 @@
-// The messages payout sends to OEBS, built from committed payout data (pure).
+// The messages payout sends to OEBS, built from committed payout data (pure). The format is the
+// original system's, field by field (docs/wire-formats.md): ids are JSON integers and `amount` a
+// JSON number with exactly two decimals, both written from their decimal strings (`JsonNumber`),
+// never through a float.
+import { JsonNumber } from './json.ts';
+import { twoDecimals } from './money.ts';
 
 export type NewPayoutMessage = {
-  message_id: string;
+  message_id: JsonNumber;
+  /** `YYYY-MM-DD HH:MM:SS`, UTC. */
   message_dt: string;
-  message_system: 'billing-payout';
-  billing_contract_id: string;
-  billing_client_id: string;
-  service_id: string;
+  message_system: 'billingpay';
+  billing_contract_id: JsonNumber;
+  /** Always -1: OEBS finds the person by the contract. */
+  billing_person_id: JsonNumber;
   transaction_type: 'PAYMENT';
+  /** `YYYY-MM-DD`, UTC: the day the payout was created. */
   transaction_dt: string;
-  amount: string;
-  partner_currency: string;
+  service_id: JsonNumber;
+  amount: JsonNumber;
   paysys_type_cc: 'payout';
+  partner_currency: string;
+  billing_client_id: JsonNumber;
   namespace: string;
 };
 
+/** `2024-03-01T10:02:03.456Z` → `2024-03-01 10:02:03` (UTC). */
+export const messageDt = (d: Date): string => d.toISOString().slice(0, 19).replace('T', ' ');
+/** `2024-03-01T10:02:03.456Z` → `2024-03-01` (UTC). */
+export const transactionDt = (d: Date): string => d.toISOString().slice(0, 10);
+
+/** `amountOebs`: whole kopecks as a decimal string ("100.5"); written as the literal `100.50`. */
 export function newPayoutMessage(
   p: { id: string; namespace: string; client_id: string; contract_id: string; service_id: string; currency: string; created_at: Date },
   amountOebs: string,
   now: Date,
 ): NewPayoutMessage {
+  // Field order is the original's: a consumer reading the text sees what it always saw.
   return {
-    message_id: p.id,
-    message_dt: now.toISOString(),
-    message_system: 'billing-payout',
-    billing_contract_id: p.contract_id,
-    billing_client_id: p.client_id,
-    service_id: p.service_id,
+    message_id: new JsonNumber(p.id),
+    message_dt: messageDt(now),
+    message_system: 'billingpay',
+    billing_contract_id: new JsonNumber(p.contract_id),
+    billing_person_id: new JsonNumber('-1'),
     transaction_type: 'PAYMENT',
-    transaction_dt: p.created_at.toISOString(),
-    amount: amountOebs,
-    partner_currency: p.currency,
+    transaction_dt: transactionDt(p.created_at),
+    service_id: new JsonNumber(p.service_id),
+    amount: new JsonNumber(twoDecimals(amountOebs)),
     paysys_type_cc: 'payout',
+    partner_currency: p.currency,
+    billing_client_id: new JsonNumber(p.client_id),
     namespace: p.namespace,
   };
 }

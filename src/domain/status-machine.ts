@@ -13,7 +13,7 @@ export type ReceiverAction =
   | { kind: 'register' } // payment id + a zero "register" ledger event
   | { kind: 'pay' } //      confirmed → done, "confirm" ledger event (debit payout_sent)
   | { kind: 'return' } //   done → confirmed, "cancel payout" ledger event, notice
-  | { kind: 'notice'; reason: string } // a notice to the errors topic, nothing else
+  | { kind: 'returnUnpaid' } // the payment is remembered as returned; confirm + cancel-payout of it (net zero), notice
   | { kind: 'wait'; reason: string } //   not yet: ARD has not confirmed it; redelivered later
   | { kind: 'skip'; reason: string } //   duplicate or late: nothing at all
   | { kind: 'impossible'; reason: string }; // to the errors topic, acknowledged
@@ -53,6 +53,15 @@ export function decideArd(status: PayoutStatus, statusType: string): ReceiverAct
 /**
  * OEBS speaks about payments; ARD's NEW travels on another topic and may come later, so a
  * payout still `pending` is "not yet", never an error (the receiver bounds the wait).
+ *
+ * The messages of a payment may come in any order (two receivers, a redelivery after a failure
+ * comes after later messages), so no decision rests on order: the end state is the one the
+ * messages say, whichever came first.
+ *   - RETURNED of a payment this payout was not (yet) paid by remembers the payment as returned,
+ *     moving no money; its RECONCILED, should it come later, is then skipped. Paid-and-returned
+ *     and returned-before-paid both end confirmed, the money on payout_sent.
+ *   - RECONCILED of another payment while the payout is paid by one not returned waits: the
+ *     RETURNED of the first is on its way (or, after the wait bound, a case for an operator).
  */
 export function decideOebs(status: PayoutStatus, statusType: string, f: PaymentFacts = {}): ReceiverAction {
   const known = statusType === 'CREATED' || statusType === 'RECONCILED' || statusType === 'RETURNED' || OEBS_INTERMEDIATE_STATUSES.has(statusType);
@@ -61,26 +70,24 @@ export function decideOebs(status: PayoutStatus, statusType: string, f: PaymentF
   if (status === 'pending') return { kind: 'wait', reason: `OEBS ${statusType} before ARD NEW (payout is pending)` };
   if (status === 'rejected') return impossible(`OEBS ${statusType} for a rejected payout`);
   const wasReturned = f.paymentId !== undefined && (f.returned ?? []).includes(f.paymentId);
+  const paidByOther = status === 'done' && f.paymentId !== undefined && !!f.paidBy && f.paidBy !== f.paymentId;
   switch (statusType) {
     case 'CREATED':
       // A late CREATED of an old payment must not replace the payment a payout was paid under:
       // RETURNED trusts that id to say which payment it undoes.
       if (wasReturned) return skip(`OEBS CREATED of payment ${f.paymentId}, which was returned`);
-      if (status === 'done' && f.paymentId !== undefined && f.paidBy && f.paidBy !== f.paymentId) {
-        return skip(`OEBS CREATED of payment ${f.paymentId}, payout paid by ${f.paidBy}`);
-      }
+      if (paidByOther) return skip(`OEBS CREATED of payment ${f.paymentId}, payout paid by ${f.paidBy}`);
       return { kind: 'register' };
     case 'RECONCILED':
-      // Its money came back (RETURNED was applied): a late repeat must not mark the payout paid.
+      // Its money came back (RETURNED was applied, before or after): it must not mark the payout paid.
       if (wasReturned) return skip(`OEBS RECONCILED of payment ${f.paymentId}, which was returned`);
-      return status === 'confirmed' ? { kind: 'pay' } : skip('OEBS RECONCILED again (payout already done)');
+      if (status === 'confirmed') return { kind: 'pay' };
+      if (paidByOther) return { kind: 'wait', reason: `OEBS RECONCILED of payment ${f.paymentId}, payout paid by ${f.paidBy}, whose RETURNED has not come` };
+      return skip('OEBS RECONCILED again (payout already done)');
     case 'RETURNED':
-      if (status === 'done') {
-        if (f.paymentId !== undefined && f.paidBy && f.paidBy !== f.paymentId) return skip(`OEBS RETURNED of payment ${f.paymentId}, payout paid by ${f.paidBy}`);
-        return { kind: 'return' };
-      }
       if (wasReturned) return skip(`OEBS RETURNED of payment ${f.paymentId} again`);
-      return { kind: 'notice', reason: 'OEBS RETURNED for a payout not yet paid' };
+      if (status === 'done' && !paidByOther) return { kind: 'return' };
+      return { kind: 'returnUnpaid' };
     default:
       return { kind: 'record' };
   }

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import type { Logger } from '../log.ts';
-import { onShutdown } from '../process.ts';
+import { exitOnLost, onShutdown } from '../process.ts';
 import { createTopics } from '../topics/index.ts';
 import { topicsFor } from '../topics/paths.ts';
 import { PollLoop } from '../worker/loop.ts';
@@ -24,7 +24,8 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   // An answer that arrived before the one it follows (OEBS before ARD NEW) waits by redelivery:
   // expected, so not an error in the log.
   const topics = await createTopics(config, db.sql, (err) =>
-    err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'), { registry, log });
+    err instanceof NotYet ? log.debug({ reason: err.message }, 'receiver: waiting') : log.error({ err }, 'topics'),
+  { log, registry, onClosed: exitOnLost(log, 'the NATS connection') });
   const sender = new Sender({
     config, sql: db.sql, ledger: senderLedger(accounts, config.accounts.lockTimeoutS), publisher: topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log, registry,

@@ -8,17 +8,21 @@ import { AccountsError } from '../accounts/client.ts';
 import type { Tx } from '../db/connect.ts';
 import { canon, cmp, sum } from '../domain/money.ts';
 import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-machine.ts';
-import type { ArdAnswer, OebsAnswer } from '../domain/status-messages.ts';
+import type { ArdAnswer, ErrorSource, OebsAnswer } from '../domain/status-messages.ts';
 import { failpoint } from '../failpoints.ts';
 import { listCpfs, markCpfsDone } from '../store/cpf.ts';
 import {
-  lockPayoutForReceiver, lockPayoutsOfBatches, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
+  lockPayoutForReceiver, lockPayoutsOfBatches, markPaymentReturnedUnpaid, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
   recordPayoutOebsStatus, recordPayoutPayment, type PayoutStatus, type ReceiverPayout,
 } from '../store/payouts.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
-/** The message can never be applied: to the errors topic, acknowledged. */
-export class Unappliable extends Error {}
+/** The message can never be applied: to the errors topic (with why: `source`), acknowledged. */
+export class Unappliable extends Error {
+  constructor(readonly source: ErrorSource, message: string) {
+    super(message);
+  }
+}
 /** Not yet (OEBS before ARD NEW): redelivered later, until the receiver's bound. */
 export class NotYet extends Error {}
 
@@ -32,8 +36,10 @@ export interface Route {
 
 export interface ApplyContext {
   ledger: ReceiverLedger;
-  /** Writes a notice about a payout to the route's errors topic in `tx` (outbox). */
-  notice(tx: Tx, payoutId: string, reason: string): Promise<void>;
+  /** A business notice about a payout (ARD refusal, OEBS return) to its namespace's notices topic, in `tx` (outbox). */
+  notice(tx: Tx, p: ReceiverPayout, reason: string): Promise<void>;
+  /** A technical error about one payout of the message to the route's errors topic, in `tx` (outbox). */
+  error(tx: Tx, p: ReceiverPayout, source: ErrorSource, reason: string): Promise<void>;
   /** A status change that will commit with the transaction (for metrics after the commit). */
   changed(from: PayoutStatus, to: PayoutStatus): void;
 }
@@ -48,7 +54,7 @@ async function ledgerWrite(what: string, write: () => Promise<void>): Promise<vo
   try {
     await write();
   } catch (err) {
-    if (err instanceof AccountsError && err.kind === 'permanent') throw new Unappliable(`the ledger refused ${what}: ${err.message}`);
+    if (err instanceof AccountsError && err.kind === 'permanent') throw new Unappliable('ledger_refused', `the ledger refused ${what}: ${err.message}`);
     throw err;
   }
   failpoint('receiver.after-ledger');
@@ -61,13 +67,13 @@ function guarded(ok: boolean, what: string) {
 
 function checkRoute(p: ReceiverPayout, route: Route) {
   if (!route.namespaces.includes(p.namespace) || (p.dry_run === true) !== route.dryRun) {
-    throw new Unappliable(`payout ${p.id} (${p.namespace}${p.dry_run ? ', dry run' : ''}) does not belong to this topic`);
+    throw new Unappliable('no_such_payout', `payout ${p.id} (${p.namespace}${p.dry_run ? ', dry run' : ''}) does not belong to this topic`);
   }
 }
 
 export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAnswer): Promise<ReceiverAction['kind']> {
   const p = await lockPayoutForReceiver(tx, a.payoutId);
-  if (!p) throw new Unappliable(`unknown payout ${a.payoutId}`);
+  if (!p) throw new Unappliable('no_such_payout', `unknown payout ${a.payoutId}`);
   checkRoute(p, route);
   const action = decideArd(p.status, a.statusType);
   switch (action.kind) {
@@ -82,7 +88,7 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
       const cpfs = (await listCpfs(tx, p.id)).map((c) => ({ external_id: c.external_id, amount: canon(c.amount), operation_type: c.operation_type }));
       await ledgerWrite('the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p), cpfs));
       guarded(await markPayoutRejectedByArd(tx, p.id, error, a.statusType), 'reject');
-      await ctx.notice(tx, p.id, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
+      await ctx.notice(tx, p, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
       ctx.changed(p.status, 'rejected');
       break;
     }
@@ -90,9 +96,9 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
       await recordPayoutOebsStatus(tx, p.id, a.statusType);
       break;
     case 'impossible':
-      throw new Unappliable(action.reason);
+      throw new Unappliable('wrong_payout_status', action.reason);
     default:
-      break; // skip; ARD never asks to wait or notice
+      break; // skip; ARD never asks to wait
   }
   return action.kind;
 }
@@ -109,12 +115,12 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
   const total = sum(payouts.map((p) => p.amount_oebs ?? '0'));
   const vs = cmp(total, o.paymentAmount);
   if (vs < 0) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts known so far make ${total} of ${o.paymentAmount}`);
-  if (vs > 0) throw new Unappliable(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts of its batches make ${total}, more than ${o.paymentAmount}`);
+  if (vs > 0) throw new Unappliable('amount_mismatch', `OEBS ${o.statusType} of payment ${o.paymentId}: the payouts of its batches make ${total}, more than ${o.paymentAmount}`);
   const decided = payouts.map((p) => ({
     p, action: decideOebs(p.status, o.statusType, { paymentId: o.paymentId, paidBy: p.oebs_payment_id, returned: p.oebs_returned_payments }),
   }));
   // All or nothing: one impossible payout sends the whole message to the errors topic.
-  for (const { action } of decided) if (action.kind === 'impossible') throw new Unappliable(action.reason);
+  for (const { action } of decided) if (action.kind === 'impossible') throw new Unappliable('wrong_payout_status', action.reason);
   for (const { action } of decided) if (action.kind === 'wait') throw new NotYet(action.reason);
   const kinds: ReceiverAction['kind'][] = [];
   for (const { p, action } of decided) {
@@ -123,11 +129,11 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
       kinds.push(action.kind);
     } catch (err) {
       // The ledger refused this payout's event for good: nothing moved for it, so it stays as it
-      // is with a notice, while the payouts already written commit (rolling them back would leave
+      // is with an error report, while the payouts already written commit (rolling them back would leave
       // their events in the ledger without the status change, with no redelivery to repair it).
       if (!(err instanceof Unappliable)) throw err;
-      await ctx.notice(tx, p.id, `OEBS ${o.statusType} of payment ${o.paymentId} not applied: ${err.message}`);
-      kinds.push('notice');
+      await ctx.error(tx, p, err.source, `OEBS ${o.statusType} of payment ${o.paymentId} not applied: ${err.message}`);
+      kinds.push('skip');
     }
   }
   return kinds;
@@ -147,14 +153,21 @@ async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, act
     case 'return':
       await ledgerWrite('the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
       guarded(await markPayoutReturned(tx, p.id, o.paymentId, o.statusType), 'return');
-      await ctx.notice(tx, p.id, `OEBS returned payment ${o.paymentId}: the payout is confirmed again, its money back on payout_sent`);
+      await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}: the payout is confirmed again, its money back on payout_sent`);
       ctx.changed(p.status, 'confirmed');
+      break;
+    case 'returnUnpaid':
+      // RETURNED says the payment was made and came back. Its confirm may already be in the ledger
+      // though its status change is not (a crash between the two, then this message came first):
+      // writing confirm and cancel-payout of this payment (each idempotent) nets to zero either way.
+      await ledgerWrite('the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
+      await ledgerWrite('the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      guarded(await markPaymentReturnedUnpaid(tx, p.id, o.paymentId, o.statusType), 'return unpaid');
+      await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}, which has not paid this ${p.status} payout (yet): `
+        + 'it is remembered as returned, its money stays on payout_sent');
       break;
     case 'record':
       await recordPayoutOebsStatus(tx, p.id, o.statusType);
-      break;
-    case 'notice':
-      await ctx.notice(tx, p.id, `${action.reason} (payment ${o.paymentId})`);
       break;
     default:
       break; // skip

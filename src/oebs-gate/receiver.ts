@@ -4,9 +4,9 @@
 //
 // Every message ends in one of three ways:
 //   - applied or skipped (a duplicate or late answer changes nothing) → acknowledged;
-//   - cannot be applied (unparsable, unknown status or payout, impossible transition, a ledger
-//     refusal) → a report to the namespace's errors topic with the raw message, acknowledged: it
-//     never blocks its key;
+//   - cannot be applied (unparsable, unknown system, status or payout, impossible transition, a
+//     ledger refusal) → a report to the route's `oebs-errors` topic with the raw message and its
+//     `source`, acknowledged: it never blocks its key and is never retried forever;
 //   - transient (ledger or database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
 //     topics redeliver it with backoff. "Not yet" is bounded: a message older than
 //     PAYOUT_RECEIVER_MAX_WAIT (by its publish time, else by when this process first saw it)
@@ -14,10 +14,11 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
-import { parseArd, parseOebs } from '../domain/status-messages.ts';
+import { JsonNumber } from '../domain/json.ts';
+import { ardKey, oebsKey, parseArd, parseOebs, type ErrorSource } from '../domain/status-messages.ts';
 import type { Logger } from '../log.ts';
-import type { PayoutStatus } from '../store/payouts.ts';
-import { topicsFor } from '../topics/paths.ts';
+import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
+import { noticesTopic, topicsFor } from '../topics/paths.ts';
 import type { Consumer, DeliveredMessage, Topics, Worker } from '../topics/types.ts';
 import type { ReceiverLedger } from './ports.ts';
 import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
@@ -25,7 +26,7 @@ import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route
 export const RECEIVER_GROUP = 'oebs-gate';
 
 export interface ReceiverDeps {
-  config: Readonly<Pick<Config, 'namespaces' | 'topics' | 'receiver'>>;
+  config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
   sql: Sql;
   ledger: ReceiverLedger;
   topics: Pick<Topics, 'publish' | 'subscribe'>;
@@ -79,6 +80,8 @@ export class Receiver implements Worker {
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
       // Answers of different payouts/batches are independent; each handler locks its payout rows.
       concurrency: deps.concurrency ?? 8,
+      // ARD's and OEBS's own messages carry no payout headers: key them by payout and by payment.
+      keyOf: (topic, payload) => (self.routes.get(topic)?.kind === 'oebs' ? oebsKey(payload) : ardKey(payload)),
     });
     return self;
   }
@@ -112,8 +115,8 @@ export class Receiver implements Worker {
       outcome = await this.apply(route, msg);
       this.firstSeen.delete(this.seenKey(msg));
     } catch (err) {
-      if (err instanceof Unappliable) await this.report(route, msg, err.message);
-      else if (err instanceof NotYet && this.waitedTooLong(msg)) await this.report(route, msg, `${err.message}; gave up waiting`);
+      if (err instanceof Unappliable) await this.report(route, msg, err.source, err.message);
+      else if (err instanceof NotYet && this.waitedTooLong(msg)) await this.report(route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
       else {
         outcome = err instanceof NotYet ? 'wait' : 'retry';
         if (outcome === 'retry') this.deps.log.warn({ err, topic: msg.topic, msgId: msg.msgId }, 'receiver: will retry');
@@ -128,17 +131,18 @@ export class Receiver implements Worker {
     const changes: [PayoutStatus, PayoutStatus][] = [];
     const ctx: ApplyContext = {
       ledger: this.deps.ledger,
-      notice: (tx, payoutId, reason) => this.publishNotice(tx, route, msg, payoutId, reason),
+      notice: (tx, p, reason) => this.publishNotice(tx, route, msg, p, reason),
+      error: (tx, p, source, reason) => this.publishError(tx, route, msg, source, reason, p),
       changed: (from, to) => void changes.push([from, to]),
     };
     let kinds: string[];
     if (route.kind === 'ard') {
       const parsed = parseArd(msg.payload);
-      if (!parsed.ok) throw new Unappliable(parsed.problem);
+      if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
       kinds = [await this.deps.sql.begin((tx) => applyArd(tx, ctx, route, parsed.msg))];
     } else {
       const parsed = parseOebs(msg.payload);
-      if (!parsed.ok) throw new Unappliable(parsed.problem);
+      if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
       kinds = await this.deps.sql.begin((tx) => applyOebs(tx, ctx, route, parsed.msg));
     }
     for (const [from, to] of changes) this.changes.inc({ from, to });
@@ -161,18 +165,36 @@ export class Receiver implements Worker {
   private seenKey = (msg: DeliveredMessage) => `${msg.topic}#${msg.msgId}`;
 
   /** A message that cannot be applied: to the errors topic with the raw message, then acknowledged. */
-  private async report(route: Route, msg: DeliveredMessage, reason: string): Promise<void> {
-    this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId, reason }, 'receiver: message cannot be applied; sent to the errors topic');
-    await this.deps.sql.begin((tx) => this.deps.topics.publish(tx, {
-      topic: route.errors, key: msg.key, msgId: `receiver/${msg.topic}/${msg.msgId}`,
-      payload: { kind: 'error', reason, source_topic: msg.topic, source_msg_id: msg.msgId, message: msg.payload },
-    }));
+  private async report(route: Route, msg: DeliveredMessage, source: ErrorSource, reason: string): Promise<void> {
+    this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId, source, reason }, 'receiver: message cannot be applied; sent to the errors topic');
+    await this.deps.sql.begin((tx) => this.publishError(tx, route, msg, source, reason));
   }
 
-  private async publishNotice(tx: Tx, route: Route, msg: DeliveredMessage, payoutId: string, reason: string): Promise<void> {
+  /**
+   * An `oebs-errors` message (docs/wire-formats.md): the raw message as it came, why (`source`,
+   * `reason`), and where (`module`, `dry_run`); `payout_id` when one payout of a payment failed.
+   * Its id is fixed by the source message, so a redelivery reports once.
+   */
+  private async publishError(tx: Tx, route: Route, msg: DeliveredMessage, source: ErrorSource, reason: string, p?: ReceiverPayout): Promise<void> {
     await this.deps.topics.publish(tx, {
-      topic: route.errors, key: payoutId, msgId: `receiver/${msg.topic}/${msg.msgId}/${payoutId}`,
-      payload: { kind: 'notice', payout_id: payoutId, reason, source_topic: msg.topic, source_msg_id: msg.msgId, message: msg.payload },
+      topic: route.errors, key: p?.id ?? msg.key, msgId: `receiver/${msg.topic}/${msg.msgId}${p ? `/${p.id}` : ''}`,
+      payload: {
+        system: 'billing', module: route.kind, source, dry_run: route.dryRun, kind: 'error', reason,
+        ...(p ? { payout_id: new JsonNumber(p.id) } : {}),
+        message: msg.body, source_topic: msg.topic, source_msg_id: msg.msgId,
+      },
+    });
+  }
+
+  /** A business notice to the payout's namespace: `/billing-payout/<env>/notices/errors-<namespace>`. */
+  private async publishNotice(tx: Tx, route: Route, msg: DeliveredMessage, p: ReceiverPayout, reason: string): Promise<void> {
+    await this.deps.topics.publish(tx, {
+      topic: noticesTopic(this.deps.config, p.namespace, route.dryRun), key: p.id, msgId: `receiver/${msg.topic}/${msg.msgId}/${p.id}`,
+      payload: {
+        system: 'billing', module: route.kind, kind: 'notice', namespace: p.namespace, dry_run: route.dryRun,
+        payout_id: new JsonNumber(p.id), client_id: new JsonNumber(p.client_id), reason,
+        message: msg.body, source_topic: msg.topic, source_msg_id: msg.msgId,
+      },
     });
   }
 }

@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { cmp, isPositive, isWholeMinor, toMinorText } from '../domain/money.ts';
 import { minorDecimalsOf } from '../config.ts';
-import { OWN_EVENT_TYPES, newPayoutMessage } from '../domain/oebs-messages.ts';
+import { newPayoutMessage } from '../domain/oebs-messages.ts';
 import { decidePayout } from '../domain/sender-decision.ts';
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';

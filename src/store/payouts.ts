@@ -246,3 +246,17 @@ export async function markPayoutReturned(tx: Db, id: string, paymentId: string, 
     returning id`;
   return rows.length === 1;
 }
+
+/**
+ * OEBS returned a payment that has not paid this payout (its RECONCILED came later, or never):
+ * remember it as returned, so that a RECONCILED of it is skipped. Moves no money, no status change.
+ */
+export async function markPaymentReturnedUnpaid(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
+  const rows = await tx`
+    update t_payout set oebs_returned_payments = array_append(oebs_returned_payments, ${paymentId}::text),
+                        oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
+    where id = ${id} and not (${paymentId} = any(oebs_returned_payments))
+      and (status = 'confirmed' or (status = 'done' and oebs_payment_id is distinct from ${paymentId}))
+    returning id`;
+  return rows.length === 1;
+}

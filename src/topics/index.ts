@@ -5,11 +5,15 @@ import { NatsTopics } from './nats.ts';
 import { PostgresTopics } from './postgres.ts';
 import type { Topics, TopicsOptions } from './types.ts';
 
+/**
+ * `opts.onClosed`: the NATS connection closed for good (it reconnects forever otherwise); a
+ * process should exit non-zero then, so its supervisor restarts it.
+ */
 export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void, opts: TopicsOptions = {}): Promise<Topics> {
   return config.topics.backend === 'nats'
-    ? NatsTopics.open(sql, config.topics.natsUrl, onError, opts)
+    ? NatsTopics.open(sql, { url: config.topics.natsUrl, replicas: config.topics.natsReplicas, onError, ...opts })
     : new PostgresTopics(sql, onError);
 }
 
-export { allStatusTopics, topicsFor, TOPIC_NAMES, type TopicSet } from './paths.ts';
+export { allStatusTopics, noticesTopic, topicsFor, TOPIC_NAMES, type TopicSet } from './paths.ts';
 export type * from './types.ts';

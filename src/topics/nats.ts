@@ -4,21 +4,46 @@
 // Nats-Msg-Id, which the stream's duplicate window drops. Consumers are durable pull consumers
 // named by group (replicas of a group share one), with explicit acks after the handler.
 //
+// Other systems publish too: a message needs nothing but its subject and its JSON body. The
+// topic is the one whose subject it came on, the key comes from `keyOf(payload)` and the id from
+// the broker when payout's own headers (which its relay writes) are absent.
+//
 // Per-key order: JetStream on 2.9 has no keyed partitions for competing pull clients, so the order
 // of one key is kept by one consumer (messages are handled in stream order, and a failure holds
 // back the rest of its key in that batch), but two replicas may handle two messages of one key at
-// the same time. Handlers guard state changes in SQL, so a late message cannot move a payout back.
+// the same time, and a redelivery comes after later messages. Handlers must not rest on order:
+// the receiver's decisions give the same end state in any order (src/domain/status-machine.ts).
+//
+// The connection reconnects forever, with backoff, logging each change of state; should it close
+// for good anyway, `onClosed` is told, and the processes exit so that their supervisor restarts
+// them (a live process that neither relays nor consumes would be worse than a dead one).
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, nanos, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { Counter } from 'prom-client';
 import type { Sql, Tx } from '../db/connect.ts';
+import type { Logger } from '../log.ts';
+import { decodeBody } from './codec.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
 import {
-  DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
+  DEFAULT_RETRY, retryDelayMs, type Consumer, type DeliveredMessage, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
 } from './types.ts';
+
+export interface NatsOptions extends TopicsOptions {
+  /** One server or a comma-separated list (any nodes of a cluster; the client learns the rest). */
+  url: string;
+  /** Replicas of each stream (1 for a single server; 3 on a three-node cluster). */
+  replicas?: number;
+  onError?: (err: unknown) => void;
+}
+
+/** Reconnect backoff: 250 ms doubling to 5 s, plus up to 20 % jitter; reset by a reconnect. */
+export function reconnectDelayMs(attempt: number, random = Math.random): number {
+  const base = Math.min(5000, 250 * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (1 + 0.2 * random()));
+}
 
 /** Long enough to cover a relay restart; the log's unique (topic, msg_id) covers the rest. */
 const DUPLICATE_WINDOW_MS = 10 * 60_000;
@@ -29,28 +54,55 @@ export class NatsTopics implements Topics {
   readonly relay: Worker;
   private readonly consumers = new Set<Consumer>();
   private readonly streams = new Set<string>();
+  private closing = false;
+  private readonly onError: (err: unknown) => void;
+  private readonly replicas: number;
 
   private constructor(
     private readonly sql: Sql,
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly onError: (err: unknown) => void,
-    private readonly opts: TopicsOptions,
+    private readonly opts: NatsOptions,
   ) {
-    this.relay = new PollLoop(() => this.relayOnce(), { idleMs: 200, onError });
+    this.onError = opts.onError ?? (() => {});
+    this.replicas = opts.replicas ?? 1;
+    this.relay = new PollLoop(() => this.relayOnce(), { idleMs: 200, onError: this.onError });
     this.duplicates = new Counter({
       name: 'payout_topics_relay_duplicates_total',
       help: 'outbox messages JetStream already had (a resend after a crash between its ack and the outbox delete; anything else is a bug)',
       registers: opts.registry ? [opts.registry] : [],
     });
+    void nc.closed().then((err) => {
+      if (this.closing) return;
+      opts.log?.error({ err }, 'nats: connection closed for good');
+      opts.onClosed?.(err ?? undefined);
+    });
   }
 
   private readonly duplicates: Counter;
 
-  static async open(sql: Sql, natsUrl: string, onError: (err: unknown) => void = () => {}, opts: TopicsOptions = {}): Promise<NatsTopics> {
-    const nc = await connect({ servers: natsUrl, name: 'payout' });
-    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), onError, opts);
+  static async open(sql: Sql, opts: NatsOptions): Promise<NatsTopics> {
+    let attempt = 0;
+    const servers = opts.url.split(',').map((s) => s.trim()).filter(Boolean);
+    const nc = await connect({
+      servers, name: 'payout',
+      // Forever, from the first connect on: a broker that is down or restarting is waited for.
+      maxReconnectAttempts: -1, waitOnFirstConnect: true,
+      reconnectDelayHandler: () => reconnectDelayMs(attempt++),
+      pingInterval: 10_000, maxPingOut: 3,
+    });
+    opts.log?.info({ server: nc.getServer() }, 'nats: connected');
+    void (async () => {
+      for await (const st of nc.status()) {
+        if (st.type === 'reconnect') attempt = 0;
+        if (st.type === 'disconnect' || st.type === 'reconnect') opts.log?.warn({ server: st.server }, `nats: ${st.type === 'disconnect' ? 'disconnected' : 'reconnected'}`);
+        else if (st.type === 'reconnecting' && attempt <= 1) opts.log?.warn('nats: reconnecting');
+        else if (st.type === 'error') opts.log?.error({ err: st.error }, 'nats: server error');
+        else if (st.type === 'update') opts.log?.info({ added: st.added, deleted: st.deleted }, 'nats: cluster changed');
+      }
+    })();
+    return new NatsTopics(sql, nc, jetstream(nc), await jetstreamManager(nc), opts);
   }
 
   publish(tx: Tx, msg: OutgoingMessage): Promise<boolean> {
@@ -69,6 +121,7 @@ export class NatsTopics implements Topics {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.consumers].map((c) => c.stop()));
     await this.relay.stop();
     if (!this.nc.isClosed()) await this.nc.close();
@@ -94,7 +147,7 @@ export class NatsTopics implements Topics {
     try {
       await this.jsm.streams.add({
         name, subjects: [subjectFor(topic)], retention: RetentionPolicy.Limits, storage: StorageType.File,
-        duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+        duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: this.replicas,
       });
     } catch (err) {
       await this.jsm.streams.info(name).catch(() => { throw err; }); // exists with other settings: use it
@@ -130,7 +183,7 @@ export class NatsTopics implements Topics {
         h.set(HDR.topic, r.topic);
         h.set(HDR.key, r.key);
         h.set(HDR.msgId, r.msg_id);
-        return this.js.publish(subjectFor(r.topic), JSON.stringify(r.payload), { msgID: natsMsgId(r.deployment_id, r.topic, r.msg_id), headers: h });
+        return this.js.publish(subjectFor(r.topic), r.body, { msgID: natsMsgId(r.deployment_id, r.topic, r.msg_id), headers: h });
       }));
       for (const [i, r] of results.entries()) {
         if (r.status !== 'fulfilled' || !r.value.duplicate) continue;
@@ -151,7 +204,7 @@ export class NatsTopics implements Topics {
 
   private async consumeOnce(opts: SubscribeOptions, durable: string): Promise<number> {
     let handled = 0;
-    for (const topic of opts.topics) handled += await this.consumeTopic(opts, streamFor(topic), durable);
+    for (const topic of opts.topics) handled += await this.consumeTopic(opts, topic, durable);
     return handled;
   }
 
@@ -159,27 +212,20 @@ export class NatsTopics implements Topics {
    * Handles a batch key by key: each key's messages in stream order, and a failed key naks its
    * later messages of the batch unhandled. Different keys run `concurrency` at a time.
    */
-  private async consumeTopic(opts: SubscribeOptions, stream: string, durable: string): Promise<number> {
+  private async consumeTopic(opts: SubscribeOptions, topic: string, durable: string): Promise<number> {
     const retry = opts.retry ?? DEFAULT_RETRY;
-    const batch = await pullNoWait(this.nc, stream, durable, opts.batchSize ?? 50);
+    const batch = (await pullNoWait(this.nc, streamFor(topic), durable, opts.batchSize ?? 50)).map((m) => this.delivered(opts, topic, m));
     const byKey = new Map<string, typeof batch>();
-    for (const m of batch) {
-      const key = m.headers?.get(HDR.key) ?? '';
-      byKey.set(key, [...(byKey.get(key) ?? []), m]);
-    }
-    await mapLimit([...byKey.entries()], opts.concurrency ?? 1, async ([key, msgs]) => {
+    for (const d of batch) byKey.set(d.msg.key, [...(byKey.get(d.msg.key) ?? []), d]);
+    await mapLimit([...byKey.values()], opts.concurrency ?? 1, async (msgs) => {
       let failedDelay: number | undefined;
-      for (const m of msgs) {
-        const { delivered, publishedAt } = deliveryInfo(m.reply!);
+      for (const { m, msg, delivered } of msgs) {
         if (failedDelay !== undefined) {
           nak(this.nc, m, failedDelay);
           continue;
         }
         try {
-          await opts.handler({
-            topic: m.headers?.get(HDR.topic) ?? '', key, msgId: m.headers?.get(HDR.msgId) ?? '',
-            payload: m.json(), redelivered: delivered > 1, publishedAt,
-          });
+          await opts.handler(msg);
         } catch (err) {
           this.onError(err);
           failedDelay = retryDelayMs(retry, delivered);
@@ -190,5 +236,19 @@ export class NatsTopics implements Topics {
       }
     });
     return batch.length;
+  }
+
+  /**
+   * What a handler sees. Payout's relay sets key and id headers; another system's message has
+   * only its subject and body: the key then comes from `keyOf(payload)`, the id from its
+   * Nats-Msg-Id or else from its place in the stream (sequence and timestamp, stable across
+   * redeliveries and unique even if the stream is re-created).
+   */
+  private delivered(opts: SubscribeOptions, topic: string, m: Msg): { m: Msg; msg: DeliveredMessage; delivered: number } {
+    const { delivered, streamSeq, publishedAt } = deliveryInfo(m.reply!);
+    const { body, payload } = decodeBody(m.string());
+    const key = m.headers?.get(HDR.key) || opts.keyOf?.(topic, payload) || '';
+    const msgId = m.headers?.get(HDR.msgId) || m.headers?.get('Nats-Msg-Id') || `nats/${streamSeq}/${publishedAt?.getTime() ?? 0}`;
+    return { m, delivered, msg: { topic, key, msgId, body, payload, redelivered: delivered > 1, publishedAt } };
   }
 }

@@ -44,3 +44,11 @@ export function allStatusTopics(config: TopicConfig): string[] {
   }
   return [...all].sort();
 }
+
+/**
+ * Business notices of a namespace (an ARD refusal, an OEBS return), for the services that asked
+ * for the payouts: `/billing-payout/<env>/notices/errors-<namespace>`, `-dry` for dry-run payouts.
+ */
+export function noticesTopic(config: Pick<Config, 'env'>, namespace: string, dryRun: boolean): string {
+  return `/billing-payout/${config.env}/notices/errors-${namespace}${dryRun ? '-dry' : ''}`;
+}

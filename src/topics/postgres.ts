@@ -9,6 +9,7 @@
 import type { Sql, Tx } from '../db/connect.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
+import { decodeBody } from './codec.ts';
 import * as store from './store.ts';
 import {
   DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,
@@ -64,7 +65,7 @@ export class PostgresTopics implements Topics {
       const acked: string[] = [];
       const failures = await mapLimit(claimed, opts.concurrency ?? 1, async (d) => {
         try {
-          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, payload: d.payload, redelivered: d.attempts > 0, publishedAt: d.published_at });
+          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, ...decodeBody(d.body), redelivered: d.attempts > 0, publishedAt: d.published_at });
           acked.push(d.message_id);
           return undefined;
         } catch (err) {

@@ -1,6 +1,7 @@
 // All SQL of the topic tables (migration 002_topics.sql). One function per statement.
 import type { Db, Tx } from '../db/connect.ts';
-import type { OutgoingMessage, Payload } from './types.ts';
+import { encodePayload } from './codec.ts';
+import type { OutgoingMessage } from './types.ts';
 
 // Advisory lock space of topics: (TOPIC_LOCK, hashtext(topic)) per topic, (TOPIC_LOCK, 0) for the relay.
 // A hash collision between two topics only serialises a little more; it is never wrong.
@@ -32,7 +33,7 @@ export async function insertMessageWithDeliveries(tx: Tx, m: OutgoingMessage): P
   const rows = await tx`
     with msg as (
       insert into topic_message (topic, key, msg_id, payload)
-      values (${m.topic}, ${m.key}, ${m.msgId}, ${JSON.stringify(m.payload)}::text::jsonb)
+      values (${m.topic}, ${m.key}, ${m.msgId}, ${encodePayload(m.payload)}::text::json)
       on conflict (topic, msg_id) do nothing
       returning id, topic, key
     ), fan as (
@@ -48,7 +49,7 @@ export async function insertMessageWithOutbox(tx: Tx, m: OutgoingMessage): Promi
   const rows = await tx`
     with msg as (
       insert into topic_message (topic, key, msg_id, payload)
-      values (${m.topic}, ${m.key}, ${m.msgId}, ${JSON.stringify(m.payload)}::text::jsonb)
+      values (${m.topic}, ${m.key}, ${m.msgId}, ${encodePayload(m.payload)}::text::json)
       on conflict (topic, msg_id) do nothing
       returning id
     ), queued as (insert into topic_outbox (message_id) select id from msg)
@@ -83,7 +84,8 @@ export interface ClaimedDelivery {
   topic: string;
   key: string;
   msg_id: string;
-  payload: Payload;
+  /** The payload's exact JSON text. */
+  body: string;
   published_at: Date;
 }
 
@@ -96,7 +98,7 @@ export interface ClaimedDelivery {
  */
 export async function claimDeliveries(tx: Tx, group: string, topics: string[], limit: number): Promise<ClaimedDelivery[]> {
   return tx<ClaimedDelivery[]>`
-    select d.message_id, d.attempts, m.topic, m.key, m.msg_id, m.payload, m.created_at as published_at
+    select d.message_id, d.attempts, m.topic, m.key, m.msg_id, m.payload::text as body, m.created_at as published_at
     from topic_delivery d join topic_message m on m.id = d.message_id
     where d.grp = ${group} and d.topic = any(${topics}::text[]) and d.available_at <= now()
       and not exists (
@@ -134,14 +136,15 @@ export interface OutboxRow {
   topic: string;
   key: string;
   msg_id: string;
-  payload: Payload;
+  /** The payload's exact JSON text, sent as it is. */
+  body: string;
   /** The deployment the message was published in: part of its Nats-Msg-Id. */
   deployment_id: string;
 }
 
 export async function selectOutbox(tx: Tx, limit: number): Promise<OutboxRow[]> {
   return tx<OutboxRow[]>`
-    select m.id, m.topic, m.key, m.msg_id, m.payload, m.deployment_id
+    select m.id, m.topic, m.key, m.msg_id, m.payload::text as body, m.deployment_id
     from topic_outbox o join topic_message m on m.id = o.message_id
     order by o.message_id limit ${limit}`;
 }

@@ -11,11 +11,24 @@ export interface OutgoingMessage {
   key: string;
   /** Idempotency id, fixed before the first attempt: a repeat publish of (topic, msgId) is a no-op. */
   msgId: string;
-  /** JSON object; money as decimal strings. */
+  /**
+   * JSON object. A number that must be exact (an amount, an int64 id) is a `JsonNumber`: it is
+   * written as its literal text; money in payout's own messages is a decimal string.
+   */
   payload: Payload;
 }
 
-export interface DeliveredMessage extends OutgoingMessage {
+export interface DeliveredMessage {
+  /** Topic path (NATS: the subscribed topic whose subject the message came on). */
+  topic: string;
+  /** Ordering key: from the publisher (Postgres; payout's NATS header), else `keyOf` of the payload. */
+  key: string;
+  /** Message id: the publisher's, else one the broker fixed (stable across redeliveries). */
+  msgId: string;
+  /** The body exactly as it was published. */
+  body: string;
+  /** The body parsed exactly (numbers are `JsonNumber`s); undefined when the body is not JSON. */
+  payload: unknown;
   /** True when an earlier delivery of this message is known to have failed or timed out. */
   redelivered?: boolean;
   /** When the message was published (Postgres: its log row; NATS: the stream's timestamp), if known. */
@@ -48,6 +61,12 @@ export interface SubscribeOptions {
    * batch are handled one after another).
    */
   concurrency?: number;
+  /**
+   * NATS: the ordering key of a message another system published without payout's headers (a
+   * plain JSON body on the topic's subject), from its parsed payload. Default: every such
+   * message of a topic shares one key.
+   */
+  keyOf?: (topic: string, payload: unknown) => string;
 }
 
 import type { Worker } from '../worker/loop.ts';
@@ -69,8 +88,11 @@ export interface Topics {
 
 /** What a backend may report through: metrics, and a log for what is worth a line. */
 export interface TopicsOptions {
+  /** Where the backend's metrics go (NATS: duplicate acks of the relay). */
   registry?: import('prom-client').Registry;
-  log?: Pick<import('../log.ts').Logger, 'warn'>;
+  log?: import('../log.ts').Logger;
+  /** The NATS connection closed for good (not by `close()`): the process should exit non-zero. */
+  onClosed?: (err: Error | undefined) => void;
 }
 
 export const DEFAULT_RETRY = { baseMs: 1000, maxMs: 5 * 60_000 };

@@ -2,6 +2,7 @@
 // payout's sender does, and the exact status answers out, read by a group of our own.
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { JsonNumber } from '../../src/domain/json.ts';
 import { newPayoutMessage } from '../../src/domain/oebs-messages.ts';
 import { FailpointError, setFailpoints } from '../../src/failpoints.ts';
 import { OebsEmulator } from '../../src/standins/oebs/emulator.ts';
@@ -15,6 +16,7 @@ const natsUp = await natsReachable();
 if (!natsUp) console.warn(`oebs emulator: no nats-server with JetStream at ${NATS_URL}; NATS backend tests are SKIPPED`);
 
 const BEHAVIOURS = { '101': 'reject', '102': 'return', '103': 'silent' };
+const SENT_AT = new Date('2025-03-01T10:00:05.123Z'); // message_dt "2025-03-01 10:00:05", which the answers carry
 let db: TestDb;
 let envSeq = 0;
 beforeAll(async () => {
@@ -60,7 +62,7 @@ describe.each([
     const ns = p.ns ?? 'taxi';
     const payload = newPayoutMessage(
       { id: p.id, namespace: ns, client_id: p.client, contract_id: '7', service_id: '124', currency: 'RUB', created_at: new Date('2025-03-01T10:00:00Z') },
-      p.amount ?? '150.25', new Date(),
+      p.amount ?? '150.25', SENT_AT,
     );
     await publish(h, h.t(ns, p.dry).newPayout, p.id, p.msgId ?? p.id, { ...payload });
   }
@@ -83,20 +85,27 @@ describe.each([
     expect(h.got).toHaveLength(answers);
   }
 
-  /** What the reader got, per topic in delivery order (order across topics is not promised). */
+  /**
+   * What the reader got, per topic, as exact text, ordered by message id (the order of one key is
+   * kept; OEBS's messages are keyed by payment, and the order across keys is not promised).
+   */
   const byTopic = (got: DeliveredMessage[]) => {
-    const out: Record<string, { key: string; msgId: string; payload: Payload }[]> = {};
-    for (const m of got) (out[m.topic] ??= []).push({ key: m.key, msgId: m.msgId, payload: m.payload });
+    const out: Record<string, { key: string; msgId: string; body: string }[]> = {};
+    for (const m of got) (out[m.topic] ??= []).push({ key: m.key, msgId: m.msgId, body: m.body });
+    for (const list of Object.values(out)) list.sort((a, b) => a.msgId.localeCompare(b.msgId));
     return out;
   };
+  const DT = '"status_dt":"2025-03-01 10:00:05","status_system":"oebs"';
   const ardNew = (id: string) => ({
     key: id, msgId: `${id}/ard-new`,
-    payload: { message_id: id, status_type: 'NEW', status_info: '', payment_batch_id: `B${id}`, payment_check_id: `C${id}` },
+    body: `{"status_id":${id}0,${DT},"message_id":${id},"status_type":"NEW","status_info":"","ard_line_id":${id},"payment_batch_id":${id},"payment_check_id":${id}}`,
   });
   const oebs = (id: string, client: string, status: string, attempt: 'A' | 'B', amount = '150.25') => ({
-    key: `B${id}`, msgId: `${id}/oebs-${status.toLowerCase()}-${attempt}`,
-    payload: { status_type: status, payment_batch_id: [`B${id}`], payment_id: `P${id}-${attempt}`, payment_amount: amount, payment_purpose: `Payout ${id} to client ${client}` },
+    key: `${id}${attempt === 'A' ? 1 : 2}`, msgId: `${id}/oebs-${status.toLowerCase()}-${attempt}`,
+    body: `{${DT},"status_type":"${status}","ard_line_id":${id},"payment_batch_id":[${id}],"payment_id":${id}${attempt === 'A' ? 1 : 2},`
+      + `"payment_amount":${amount},"payment_purpose":"Payout ${id} to client ${client}","total_batch_count":1}`,
   });
+  const sorted = <T extends { msgId: string }>(xs: T[]) => [...xs].sort((a, b) => a.msgId.localeCompare(b.msgId));
 
   describe.skipIf(skip)('', () => {
     it('accepts: ARD NEW, then OEBS CREATED and RECONCILED of the batch', async () => {
@@ -105,7 +114,7 @@ describe.each([
       await settle(h, 1, 3);
       expect(byTopic(h.got)).toEqual({
         [h.t('taxi').statusArd]: [ardNew('5001')],
-        [h.t('taxi').statusOebs]: [oebs('5001', '42', 'CREATED', 'A', '1000.10'), oebs('5001', '42', 'RECONCILED', 'A', '1000.10')],
+        [h.t('taxi').statusOebs]: sorted([oebs('5001', '42', 'CREATED', 'A', '1000.10'), oebs('5001', '42', 'RECONCILED', 'A', '1000.10')]),
       });
       expect(h.errors).toEqual([]);
     });
@@ -117,7 +126,7 @@ describe.each([
       expect(byTopic(h.got)).toEqual({
         [h.t('taxi').statusArd]: [{
           key: '5002', msgId: '5002/ard-error',
-          payload: { message_id: '5002', status_type: 'ERROR', status_info: 'rejected by the OEBS emulator', payment_batch_id: '', payment_check_id: '' },
+          body: `{"status_id":50020,${DT},"message_id":5002,"status_type":"ERROR","status_info":"rejected by the OEBS emulator","ard_line_id":5002,"payment_batch_id":null,"payment_check_id":null}`,
         }],
       });
     });
@@ -128,10 +137,10 @@ describe.each([
       await settle(h, 1, 6);
       expect(byTopic(h.got)).toEqual({
         [h.t('taxi').statusArd]: [ardNew('5003')],
-        [h.t('taxi').statusOebs]: [
+        [h.t('taxi').statusOebs]: sorted([
           oebs('5003', '102', 'CREATED', 'A'), oebs('5003', '102', 'RECONCILED', 'A'), oebs('5003', '102', 'RETURNED', 'A'),
           oebs('5003', '102', 'CREATED', 'B'), oebs('5003', '102', 'RECONCILED', 'B'),
-        ],
+        ]),
       });
     });
 
@@ -148,12 +157,12 @@ describe.each([
       await send(h, { id: '5006', client: '42', ns: 'bnpl' });
       await send(h, { id: '5007', client: '101', ns: 'bnpl', dry: true });
       await settle(h, 3, 7);
-      const rejected = { key: '5007', msgId: '5007/ard-error', payload: expect.objectContaining({ status_type: 'ERROR' }) };
+      const rejected = { key: '5007', msgId: '5007/ard-error', body: expect.stringContaining('"status_type":"ERROR"') };
       expect(byTopic(h.got)).toEqual({
         [`/billing-payout/${h.env}/oebs/payout-status-ard-dry`]: [ardNew('5005')],
-        [`/billing-payout/${h.env}/oebs/payout-status-oebs-dry`]: [oebs('5005', '42', 'CREATED', 'A'), oebs('5005', '42', 'RECONCILED', 'A')],
+        [`/billing-payout/${h.env}/oebs/payout-status-oebs-dry`]: sorted([oebs('5005', '42', 'CREATED', 'A'), oebs('5005', '42', 'RECONCILED', 'A')]),
         [`/billing-payout/${h.env}/bnpl-oebs/payout-status-ard`]: [ardNew('5006')],
-        [`/billing-payout/${h.env}/bnpl-oebs/payout-status-oebs`]: [oebs('5006', '42', 'CREATED', 'A'), oebs('5006', '42', 'RECONCILED', 'A')],
+        [`/billing-payout/${h.env}/bnpl-oebs/payout-status-oebs`]: sorted([oebs('5006', '42', 'CREATED', 'A'), oebs('5006', '42', 'RECONCILED', 'A')]),
         [`/billing-payout/${h.env}/bnpl-oebs/payout-status-ard-dry`]: [rejected],
       });
     });
@@ -187,9 +196,9 @@ describe.each([
       const topic = h.t('taxi').newPayout;
       const valid = { ...newPayoutMessage({ id: '1', namespace: 'taxi', client_id: '42', contract_id: '7', service_id: '124', currency: 'RUB', created_at: new Date() }, '1.00', new Date()) };
       await publish(h, topic, 'x1', 'x1', { ...valid, message_id: undefined });
-      await publish(h, topic, 'x2', 'x2', { ...valid, message_id: 'x2', amount: 'ten' });
-      await publish(h, topic, 'x3', 'x3', { ...valid, message_id: 'x3', amount: '0.00' });
-      await publish(h, topic, 'x4', 'x4', { ...valid, message_id: 'x4', amount: 12.5 });
+      await publish(h, topic, 'x2', 'x2', { ...valid, message_id: new JsonNumber('2'), amount: '10.00' });
+      await publish(h, topic, 'x3', 'x3', { ...valid, message_id: new JsonNumber('3'), amount: new JsonNumber('0.00') });
+      await publish(h, topic, 'x4', 'x4', { ...valid, message_id: new JsonNumber('4'), amount: new JsonNumber('12.5') });
       await send(h, { id: '5010', client: '42' });
       await settle(h, 5, 3);
       expect(h.got.every((m) => m.msgId.startsWith('5010/'))).toBe(true);

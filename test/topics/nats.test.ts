@@ -41,7 +41,7 @@ describe.skipIf(!natsUp)('nats topics', () => {
   it('counts and logs a resend JetStream already had (payout_topics_relay_duplicates_total)', async () => {
     const registry = new Registry();
     const warnings: unknown[] = [];
-    const own = await createTopics(testConfig({ PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: NATS_URL }), db.sql, undefined, { registry, log: { warn: (o: unknown) => void warnings.push(o) } as never });
+    const own = await createTopics(testConfig({ PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: NATS_URL }), db.sql, undefined, { registry, log: { info() {}, error() {}, debug() {}, warn: (o: unknown) => void warnings.push(o) } as never });
     try {
       const topic = freshTopic('nats');
       await db.sql.begin((tx) => own.publish(tx, { topic, key: 'k', msgId: 'dup', payload: {} }));
@@ -70,7 +70,7 @@ describe.skipIf(!natsUp)('nats topics', () => {
       await topics.relay.runOnce();
       await again.relay.runOnce();
       await until(() => got.length >= 2, () => round(topics, consumer));
-      expect(got.map((m) => m.payload.db).sort()).toEqual(['first', 'second']);
+      expect(got.map((m) => (m.payload as { db: string }).db).sort()).toEqual(['first', 'second']);
     } finally {
       await again.close();
     }

@@ -20,6 +20,14 @@ const payoutView = (p: PayoutRow) => ({
   updated_at: p.updated_at.toISOString(),
 });
 
+/** `YYYY-MM-DD` is a whole UTC day: `from` its start, `to` its end (the next day's start, exclusive). */
+export function dayOrTime(v: string, edge: 'start' | 'end'): Date {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) return new Date(v);
+  const d = new Date(`${v}T00:00:00Z`);
+  if (edge === 'end') d.setUTCDate(d.getUTCDate() + 1);
+  return d;
+}
+
 const sameFixedPayout = (a: FixedPayout, b: PayoutRow) =>
   !b.by_client && a.namespace === b.namespace && a.client_id === b.client_id && a.contract_id === b.contract_id &&
   a.currency === b.currency && cmp(a.amount, b.amount) === 0;
@@ -61,8 +69,8 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
     schema: { summary: "A client's payouts", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
   }, async (req) => {
     const q = req.query;
-    const from = q.from ? new Date(q.from) : undefined;
-    const to = q.to ? new Date(q.to) : undefined;
+    const from = q.from ? dayOrTime(q.from, 'start') : undefined;
+    const to = q.to ? dayOrTime(q.to, 'end') : undefined;
     if (from && to && from > to) throw new HttpError(400, 'querystring: "from" is after "to"');
     const rows = await listPayouts(sql, {
       clientId: q.client_id,
@@ -85,10 +93,12 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   app.post('/check', {
     schema: { summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
   }, async (req) => {
-    const rows = await sumByCheck(sql, req.body.checks, grantedNamespaces(req.caller, config.namespaces));
+    // Stored as the decimal text of the integer (t_payout.oebs_check_id is text).
+    const ids = req.body.checks.map((id) => String(id));
+    const rows = await sumByCheck(sql, ids, grantedNamespaces(req.caller, config.namespaces));
     const found = new Map(rows.map((r) => [r.check_id, r]));
     return {
-      checks: req.body.checks.map((id) => ({ check_id: id, amount: found.get(id)?.amount ?? '0', count: Number(found.get(id)?.count ?? 0) })),
+      checks: req.body.checks.map((id, i) => ({ check_id: id, amount: found.get(ids[i]!)?.amount ?? '0', count: Number(found.get(ids[i]!)?.count ?? 0) })),
     };
   });
 };

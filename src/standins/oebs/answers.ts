@@ -6,28 +6,36 @@
 // This is a separate system: it reads the message as OEBS would, with its own checks, and does
 // not borrow payout's domain rules.
 import type { OebsEmulatorBehaviour } from '../../config.ts';
-import type { NewPayoutMessage } from '../../domain/oebs-messages.ts';
+import { JsonNumber } from '../../domain/json.ts';
 import type { OutgoingMessage } from '../../topics/types.ts';
 
-/** The fields of a new-payout message the emulator uses. */
-export type NewPayout = Pick<NewPayoutMessage, 'message_id' | 'billing_client_id' | 'amount'>;
+/** The fields of a new-payout message the emulator uses (ids and amount as their JSON text). */
+export type NewPayout = { message_id: string; message_dt: string; billing_client_id: string; amount: string };
 
-/** ARD's answer: accepted into a batch (`NEW`) or refused (`ERROR`, the reason in status_info). */
+/** ARD's answer (original format): accepted into a batch (`NEW`) or refused (`ERROR`, the reason in status_info). */
 export type ArdStatus = {
-  message_id: string;
+  status_id: JsonNumber;
+  status_dt: string;
+  status_system: 'oebs';
+  message_id: JsonNumber;
   status_type: 'NEW' | 'ERROR';
   status_info: string;
-  payment_batch_id: string;
-  payment_check_id: string;
+  ard_line_id: JsonNumber;
+  payment_batch_id: JsonNumber | null;
+  payment_check_id: JsonNumber | null;
 };
 
-/** OEBS's answer about a payment; one payment may cover many payouts, hence the batch id list. */
+/** OEBS's answer about a payment (original format); one payment may cover many batches, hence the list. */
 export type OebsStatus = {
+  status_dt: string;
+  status_system: 'oebs';
   status_type: 'CREATED' | 'RECONCILED' | 'RETURNED';
-  payment_batch_id: string[];
-  payment_id: string;
-  payment_amount: string;
+  ard_line_id: JsonNumber;
+  payment_batch_id: JsonNumber[];
+  payment_id: JsonNumber;
+  payment_amount: JsonNumber;
   payment_purpose: string;
+  total_batch_count: JsonNumber;
 };
 
 /** Where the answers of one namespace (real or dry-run) go. */
@@ -38,28 +46,38 @@ export interface StatusTopics {
 
 export const REJECT_REASON = 'rejected by the OEBS emulator';
 
+/** Ids are int64, derived from the payout id: batch and check = the payout id, payments ×10 + 1 (A) or + 2 (B). */
 export const emulatorIds = {
-  batch: (payoutId: string) => `B${payoutId}`,
-  check: (payoutId: string) => `C${payoutId}`,
+  batch: (payoutId: string) => payoutId,
+  check: (payoutId: string) => payoutId,
   /** A returned payment is paid again under a new payment: `A` first, then `B`. */
-  payment: (payoutId: string, attempt: 'A' | 'B') => `P${payoutId}-${attempt}`,
+  payment: (payoutId: string, attempt: 'A' | 'B') => (BigInt(payoutId) * 10n + (attempt === 'A' ? 1n : 2n)).toString(),
+  /** status_id of ARD's answers: ×10 + 0 (NEW / ERROR). */
+  status: (payoutId: string) => (BigInt(payoutId) * 10n).toString(),
 };
 
-// Ids end up inside message ids and keys, so they keep to a plain alphabet.
-const PAYOUT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const CLIENT_ID = /^[1-9][0-9]{0,18}$/;
-// What OEBS takes: a positive decimal string, at most 2 decimals (payout sends amount_oebs).
-const OEBS_AMOUNT = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,2})?$/;
+// What OEBS reads: JSON integers for ids, a JSON number with two decimals for the amount.
+const INT = /^[1-9][0-9]{0,17}$/;
+const OEBS_AMOUNT = /^(0|[1-9][0-9]{0,17})\.[0-9]{2}$/;
+const DT = /^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$/;
+const numberText = (v: unknown) => (v instanceof JsonNumber ? v.text : undefined);
+const show = (v: unknown) => (v instanceof JsonNumber ? v.text : JSON.stringify(v));
 
-/** Reads a new-payout payload; `problem` says why it is not one. */
-export function parseNewPayout(payload: Record<string, unknown>): { ok: true; msg: NewPayout } | { ok: false; problem: string } {
-  const { message_id: id, billing_client_id: client, amount } = payload;
-  if (typeof id !== 'string' || !PAYOUT_ID.test(id)) return { ok: false, problem: `bad or missing message_id: ${JSON.stringify(id)}` };
-  if (typeof client !== 'string' || !CLIENT_ID.test(client)) return { ok: false, problem: `bad or missing billing_client_id: ${JSON.stringify(client)}` };
-  if (typeof amount !== 'string' || !OEBS_AMOUNT.test(amount) || !/[1-9]/.test(amount)) {
-    return { ok: false, problem: `bad amount: ${JSON.stringify(amount)} (expected a positive decimal string with at most 2 decimals)` };
+/** Reads a new-payout message as OEBS would; `problem` says why it is not one. */
+export function parseNewPayout(payload: unknown): { ok: true; msg: NewPayout } | { ok: false; problem: string } {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { ok: false, problem: 'not a JSON object' };
+  const { message_id: id, message_dt: dt, message_system: system, billing_client_id: client, amount } = payload as Record<string, unknown>;
+  if (system !== 'billingpay') return { ok: false, problem: `message_system ${show(system)} is not "billingpay"` };
+  const idText = numberText(id);
+  if (idText === undefined || !INT.test(idText)) return { ok: false, problem: `message_id must be a JSON integer: ${show(id)}` };
+  const clientText = numberText(client);
+  if (clientText === undefined || !INT.test(clientText)) return { ok: false, problem: `billing_client_id must be a JSON integer: ${show(client)}` };
+  const amountText = numberText(amount);
+  if (amountText === undefined || !OEBS_AMOUNT.test(amountText) || !/[1-9]/.test(amountText)) {
+    return { ok: false, problem: `bad amount: ${show(amount)} (expected a positive JSON number with two decimals)` };
   }
-  return { ok: true, msg: { message_id: id, billing_client_id: client, amount } };
+  if (typeof dt !== 'string' || !DT.test(dt)) return { ok: false, problem: `message_dt must be "YYYY-MM-DD HH:MM:SS": ${show(dt)}` };
+  return { ok: true, msg: { message_id: idText, message_dt: dt, billing_client_id: clientText, amount: amountText } };
 }
 
 /** The answers, in the order OEBS/ARD would send them. */
@@ -85,25 +103,34 @@ export function answersFor(p: NewPayout, behaviour: OebsEmulatorBehaviour, to: S
 function ard(p: NewPayout, to: StatusTopics, status: ArdStatus['status_type']): OutgoingMessage {
   const accepted = status === 'NEW';
   const payload: ArdStatus = {
-    message_id: p.message_id,
+    status_id: new JsonNumber(emulatorIds.status(p.message_id)),
+    // No clock here: the answer is dated by the message it answers, so a repeat is identical.
+    status_dt: p.message_dt,
+    status_system: 'oebs',
+    message_id: new JsonNumber(p.message_id),
     status_type: status,
     status_info: accepted ? '' : REJECT_REASON,
+    ard_line_id: new JsonNumber(p.message_id),
     // A refused payout never gets a batch or a check.
-    payment_batch_id: accepted ? emulatorIds.batch(p.message_id) : '',
-    payment_check_id: accepted ? emulatorIds.check(p.message_id) : '',
+    payment_batch_id: accepted ? new JsonNumber(emulatorIds.batch(p.message_id)) : null,
+    payment_check_id: accepted ? new JsonNumber(emulatorIds.check(p.message_id)) : null,
   };
   return { topic: to.ard, key: p.message_id, msgId: `${p.message_id}/ard-${status.toLowerCase()}`, payload };
 }
 
-/** Keyed by batch id: OEBS speaks about payments of a batch, and their order matters. */
+/** Keyed by payment id: OEBS speaks about payments (payout's receiver does not rely on their order). */
 function oebs(p: NewPayout, to: StatusTopics, status: OebsStatus['status_type'], attempt: 'A' | 'B'): OutgoingMessage {
-  const batch = emulatorIds.batch(p.message_id);
+  const payment = emulatorIds.payment(p.message_id, attempt);
   const payload: OebsStatus = {
+    status_dt: p.message_dt,
+    status_system: 'oebs',
     status_type: status,
-    payment_batch_id: [batch],
-    payment_id: emulatorIds.payment(p.message_id, attempt),
-    payment_amount: p.amount,
+    ard_line_id: new JsonNumber(p.message_id),
+    payment_batch_id: [new JsonNumber(emulatorIds.batch(p.message_id))],
+    payment_id: new JsonNumber(payment),
+    payment_amount: new JsonNumber(p.amount),
     payment_purpose: `Payout ${p.message_id} to client ${p.billing_client_id}`,
+    total_batch_count: new JsonNumber('1'),
   };
-  return { topic: to.oebs, key: batch, msgId: `${p.message_id}/oebs-${status.toLowerCase()}-${attempt}`, payload };
+  return { topic: to.oebs, key: payment, msgId: `${p.message_id}/oebs-${status.toLowerCase()}-${attempt}`, payload };
 }

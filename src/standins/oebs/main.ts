@@ -3,7 +3,7 @@ import type { Config } from '../../config.ts';
 import { openDatabase } from '../../db/database.ts';
 import { migrate } from '../../db/migrate.ts';
 import type { Logger } from '../../log.ts';
-import { onShutdown } from '../../process.ts';
+import { exitOnLost, onShutdown } from '../../process.ts';
 import { createTopics } from '../../topics/index.ts';
 import { OebsEmulator } from './emulator.ts';
 
@@ -12,7 +12,8 @@ export async function runOebsEmulator(config: Readonly<Config>, log: Logger) {
   // The topic tables (log, deliveries, outbox) come with the shared migrations; migrators take
   // turns on an advisory lock, so starting before or beside the api is safe.
   await migrate(db.sql);
-  const topics = await createTopics(config, db.sql, (err) => log.error({ err }, 'oebs emulator: topics round failed'));
+  const topics = await createTopics(config, db.sql, (err) => log.error({ err }, 'oebs emulator: topics round failed'),
+    { log, onClosed: exitOnLost(log, 'the NATS connection') });
   const emulator = await OebsEmulator.create({ config, sql: db.sql, topics, log });
   // NATS: the answers are written to the outbox and only reach the broker through a relay. The
   // relay lock lets one relay of any process work at a time, so running ours beside payout's is
