@@ -74,10 +74,11 @@ export async function benchGates(): Promise<Row[]> {
       results.push([`sender, ${replicas} replica(s), payouts/s`, await untilNoneLeft(sql, 't_payout', env, replicas, 'sender')]);
     }
     const clients = clientsOf();
-    await insertRequests(sql, clients.map((c) => ({ external_id: `bare-${c}`, client_id: c, namespace: 'taxi', cpf_only: false })));
+    const bare = await insertRequests(sql, clients.map((c) => ({ external_id: `bare-${c}`, client_id: c, namespace: 'taxi', cpf_only: false })));
+    const requestOf = new Map(bare.map((r) => [r.external_id, r.id]));
     results.push(['ceiling: bare claim-and-update of t_request, rows/s', await bareClaimLoop(sql, 't_request', 'done')]);
-    const [req] = await sql`select id from t_request limit 1`;
-    await insertRequestPayouts(sql, clients.map((c) => ({ external_id: `bare-${c}`, request_id: req!.id, namespace: 'taxi', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB', amount: '1', cpf_only: false, approve_req: false })));
+    // Each its own request's payout: a request has one payout per account (migration 006's key).
+    await insertRequestPayouts(sql, clients.map((c) => ({ external_id: `bare-${c}`, request_id: requestOf.get(`bare-${c}`)!, namespace: 'taxi', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB', amount: '1', cpf_only: false, approve_req: false })));
     results.push(['ceiling: bare claim-and-update of t_payout, rows/s', await bareClaimLoop(sql, 't_payout', 'pending')]);
   } finally {
     await stopChild(accounts);

@@ -80,7 +80,7 @@ describe('GET /api/v1/request/:id', () => {
 describe('POST /api/v1/payout (fixed amount)', () => {
   const body = { external_id: 'p-1', service_id: 124, contract_id: 77, client_id: 42, amount: '100.50', currency: 'RUB', namespace: 'taxi' };
 
-  it('creates a payout in status new, idempotent on (service_id, external_id)', async () => {
+  it('creates a payout in status new, idempotent on (namespace, service_id, external_id)', async () => {
     const first = await post('/api/v1/payout', body);
     expect(first.statusCode).toBe(201);
     const [row] = await db.sql`select * from t_payout where id = ${first.json().id}`;

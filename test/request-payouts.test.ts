@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planRequestPayouts, type PayoutAccount } from '../src/domain/request-payouts.ts';
+import { planRequestPayouts, plannedPayoutDifferences, type PayoutAccount, type PlannedPayout } from '../src/domain/request-payouts.ts';
 
 const req = { id: '10', client_id: '42', namespace: 'taxi', cpf_only: false };
 const acc = (over: Partial<PayoutAccount>): PayoutAccount => ({
@@ -45,5 +45,21 @@ describe('planRequestPayouts', () => {
     const b = planRequestPayouts(req, [acc({ credit: '2' }), acc({ contract_id: '8', credit: '1' })], false);
     expect(a.ok && a.payouts.map((p) => p.external_id)).toEqual(b.ok && b.payouts.map((p) => p.external_id));
     expect(new Set(a.ok ? a.payouts.map((p) => p.external_id) : []).size).toBe(2);
+  });
+});
+
+describe('plannedPayoutDifferences', () => {
+  const plan = planRequestPayouts(req, [acc({ credit: '5' })], false);
+  const planned = (plan.ok && plan.payouts[0]) as PlannedPayout;
+  const stored = { ...planned, by_client: true };
+
+  it('finds none for the payout planned before, whatever its amount and approval', () => {
+    expect(plannedPayoutDifferences(planned, { ...stored, amount: '7.25', approve_req: true } as typeof stored)).toEqual([]);
+  });
+
+  it('names every identity field that differs, and a fixed payout under the key', () => {
+    expect(plannedPayoutDifferences(planned, { ...stored, client_id: '43', namespace: 'bnpl' })).toEqual(['namespace', 'client_id']);
+    expect(plannedPayoutDifferences(planned, { ...stored, external_id: 'req-10/contract-7/RUB ', cpf_only: true })).toEqual(['external_id', 'cpf_only']);
+    expect(plannedPayoutDifferences(planned, { ...stored, request_id: null, by_client: false })).toEqual(['request_id', 'by_client']);
   });
 });

@@ -269,9 +269,14 @@ describe('sender crash safety', () => {
     await s.db.sql`update t_payout set approve_req = true where status = 'new'`;
     const clients = Array.from({ length: 400 }, () => uniqueClient());
     await mapLimit(clients.flatMap((c) => ['1', '2', '3', '4', '5'].map((contract) => acc(c, { contract_id: contract }))), 16, (a) => credit(s.client, a, '1.25'));
-    const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`bulk-${seq}`}, 1, 'taxi', 'done') returning id`;
+    // One request per client: a request has one payout per payout account (its key, migration 006).
+    const reqs = await s.db.sql<{ id: string; client_id: string }[]>`
+      insert into t_request (external_id, client_id, namespace, status)
+      select 'bulk-' || c, c, 'taxi', 'done' from unnest(${clients}::int8[]) as c returning id, client_id`;
+    const reqIds = reqs.map((r) => r.id);
+    const reqOf = new Map(reqs.map((r) => [r.client_id, r.id]));
     const rows = clients.flatMap((c) => ['1', '2', '3', '4', '5'].map((contract) => ({
-      external_id: `bulk-${c}-${contract}`, request_id: req!.id, ...acc(c, { contract_id: contract }), amount: '1.25', cpf_only: false, approve_req: false,
+      external_id: `bulk-${c}-${contract}`, request_id: reqOf.get(c)!, ...acc(c, { contract_id: contract }), amount: '1.25', cpf_only: false, approve_req: false,
     })));
     await insertRequestPayouts(s.db.sql, rows);
     const replicas = Array.from({ length: 3 }, () => connect(s.db.url, { max: 4 }));
@@ -283,15 +288,15 @@ describe('sender crash safety', () => {
     await Promise.all(replicas.map((r) => r.end()));
     const [summary] = await s.db.sql`
       select count(*) filter (where status = 'pending')::int as pending, count(*)::int as total, sum(amount)::text as sum
-      from t_payout where request_id = ${req!.id}`;
+      from t_payout where request_id = any(${reqIds}::int8[])`;
     expect(summary).toEqual({ pending: 2000, total: 2000, sum: '2500.000000' });
     const [published] = await s.db.sql`
       select count(*)::int as n, count(distinct msg_id)::int as distinct_ids from topic_message m
-      join t_payout p on p.id::text = m.msg_id where p.request_id = ${req!.id}`;
+      join t_payout p on p.id::text = m.msg_id where p.request_id = any(${reqIds}::int8[])`;
     expect(published).toEqual({ n: 2000, distinct_ids: 2000 });
     const [ledger] = await s.db.sql`
       select count(*)::int as reservations from accounts.batch where external_id like 'payout/%/reserve'
-      and external_id = any(select 'payout/' || deployment_id || '/' || id || '/reserve' from t_payout where request_id = ${req!.id})`;
+      and external_id = any(select 'payout/' || deployment_id || '/' || id || '/reserve' from t_payout where request_id = any(${reqIds}::int8[]))`;
     expect(ledger).toEqual({ reservations: 2000 });
     for (const c of clients.slice(0, 20)) expect(await balances(s.client, c, { contract_id: '3' })).toEqual(['0', '1.25']);
   }, 180_000);

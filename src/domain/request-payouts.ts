@@ -35,12 +35,36 @@ export interface PlannedPayout {
 export type RequestPlan = { ok: true; payouts: PlannedPayout[] } | { ok: false; error: string };
 
 /**
- * The payout's external id names the request and the account, so processing the same request
- * again (after a crash, or by another replica) can only hit the unique (service_id, external_id)
- * key, never create a second payout for the same account.
+ * The payout's external id names the request and the account. It is a label for people and OEBS,
+ * not the key: a by-client payout is unique on (request, contract, service, currency) in a key
+ * space of its own (migration 006), so a fixed payout whose caller picked this same text cannot
+ * take it, and processing a request again (after a crash, or by another replica) finds the payout
+ * it made before instead of making a second one for the same account.
  */
 export const payoutExternalId = (requestId: string, a: { contract_id: string; currency: string }) =>
   `req-${requestId}/contract-${a.contract_id}/${a.currency}`;
+
+/** A stored by-client payout as far as its identity goes. */
+export type StoredRequestPayout = Pick<PlannedPayout,
+  'external_id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'cpf_only'> & {
+  request_id: string | null;
+  by_client: boolean;
+};
+
+const IDENTITY = ['request_id', 'external_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'cpf_only'] as const;
+
+/**
+ * The fields in which a stored payout differs from the one req-gate planned under the same key;
+ * empty when it is the payout planned before (a request processed again). The amount is left out
+ * on purpose: a by-client payout's planned amount is only a hint (the sender pays the balance it
+ * finds), so a second look at the balance may plan another amount for the same payout.
+ * approve_req is left out too: it follows configuration, which may have changed in between.
+ */
+export function plannedPayoutDifferences(planned: PlannedPayout, stored: StoredRequestPayout): string[] {
+  const diff: string[] = IDENTITY.filter((k) => String(planned[k]) !== String(stored[k]));
+  if (!stored.by_client) diff.push('by_client');
+  return diff;
+}
 
 const isId = (v: string | undefined): v is string => v !== undefined && /^[1-9][0-9]{0,17}$/.test(v);
 

@@ -5,10 +5,10 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
-import { planRequestPayouts, type PayoutAccount, type PlannedPayout } from '../domain/request-payouts.ts';
+import { planRequestPayouts, plannedPayoutDifferences, type PayoutAccount, type PlannedPayout } from '../domain/request-payouts.ts';
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
-import { insertRequestPayouts } from '../store/payouts.ts';
+import { findRequestPayoutsByKeys, insertRequestPayouts, type RequestPayoutKey } from '../store/payouts.ts';
 import { claimNewRequests, markRequestError, markRequestsDone, type ClaimedRequest } from '../store/requests.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { RunResult } from '../worker/loop.ts';
@@ -54,9 +54,7 @@ export class ReqGate {
     const outcomes = await sql.begin(async (tx) => {
       const claimed = await claimNewRequests(tx, config.reqGate.limit);
       if (!claimed.length) return [];
-      const outcomes = await mapLimit(claimed, 16, (req) => this.plan(req));
-      await this.store(tx, outcomes);
-      return outcomes;
+      return this.store(tx, await mapLimit(claimed, 16, (req) => this.plan(req)));
     });
     if (!outcomes.length) return { count: 0, full: false };
     const counts = { done: 0, error: 0, retry: 0, payouts: 0 };
@@ -87,34 +85,62 @@ export class ReqGate {
     return plan.ok ? { kind: 'payouts', req, payouts: plan.payouts } : { kind: 'error', req, error: plan.error };
   }
 
-  /** Everything in one statement per kind; if that fails, request by request so one bad row
-   *  cannot hold back the rest of the batch. Requests to retry are left `new`. */
-  private async store(tx: Tx, outcomes: Outcome[]) {
+  /** Everything in one statement per kind; if that fails, request by request so one bad request
+   *  cannot hold back the rest of the batch. Requests to retry are left `new`. Returns the
+   *  outcomes as stored (a request whose payouts could not be stored became an error). */
+  private async store(tx: Tx, outcomes: Outcome[]): Promise<Outcome[]> {
+    let stored = outcomes;
     try {
       await tx.savepoint(async (sp) => {
-        await insertRequestPayouts(sp, outcomes.flatMap((o) => (o.kind === 'payouts' ? o.payouts : [])));
+        await insertPlannedPayouts(sp, outcomes.flatMap((o) => (o.kind === 'payouts' ? o.payouts : [])));
         await markRequestsDone(sp, outcomes.filter((o) => o.kind === 'payouts').map((o) => o.req.id));
         for (const o of outcomes) if (o.kind === 'error') await markRequestError(sp, o.req.id, o.error);
       });
     } catch (err) {
       this.deps.log.warn({ err }, 'req-gate: batch write failed, storing request by request');
-      for (const o of outcomes) await this.storeOne(tx, o);
+      stored = [];
+      for (const o of outcomes) stored.push(await this.storeOne(tx, o));
     }
     failpoint('req-gate.after-insert-payouts');
+    return stored;
   }
 
-  private async storeOne(tx: Tx, o: Outcome) {
-    if (o.kind === 'retry') return;
+  private async storeOne(tx: Tx, o: Outcome): Promise<Outcome> {
+    if (o.kind === 'retry') return o;
     try {
       await tx.savepoint(async (sp) => {
         if (o.kind === 'error') return markRequestError(sp, o.req.id, o.error);
-        await insertRequestPayouts(sp, o.payouts);
+        await insertPlannedPayouts(sp, o.payouts);
         await markRequestsDone(sp, [o.req.id]);
       });
+      return o;
     } catch (err) {
-      const outcome: Outcome = { kind: 'error', req: o.req, error: `could not store the payouts: ${err instanceof Error ? err.message : String(err)}` };
-      Object.assign(o, outcome);
-      await markRequestError(tx, o.req.id, outcome.error);
+      const error = `could not store the payouts: ${err instanceof Error ? err.message : String(err)}`;
+      // Loud on purpose: a request that cannot get the payouts it planned must never end `done`.
+      this.deps.log.error({ err, requestId: o.req.id }, 'req-gate: request failed, its payouts could not be stored');
+      await markRequestError(tx, o.req.id, error);
+      return { kind: 'error', req: o.req, error };
     }
+  }
+}
+
+/**
+ * Inserts planned payouts and checks that each one is now stored as planned: inserted by this
+ * call, or found under its key as the very payout planned before (the request processed again).
+ * A key held by anything else throws, failing the request rather than letting it end `done`
+ * with a payout it did not plan. The message names the differing fields, not their values.
+ */
+async function insertPlannedPayouts(tx: Tx, planned: readonly PlannedPayout[]): Promise<void> {
+  const key = (p: RequestPayoutKey) => `${p.request_id}/${p.contract_id}/${p.service_id}/${p.currency}`;
+  const inserted = new Set((await insertRequestPayouts(tx, planned)).map(key));
+  const skipped = planned.filter((p) => !inserted.has(key(p)));
+  if (!skipped.length) return;
+  const found = new Map((await findRequestPayoutsByKeys(tx, skipped)).map((row) => [key(row), row]));
+  for (const p of skipped) {
+    const row = found.get(key(p));
+    const where = `request ${p.request_id}, contract ${p.contract_id}, service ${p.service_id}, ${p.currency}`;
+    if (!row) throw new Error(`the payout of ${where} was neither inserted nor found`);
+    const diff = plannedPayoutDifferences(p, row);
+    if (diff.length) throw new Error(`a payout of ${where} exists already and differs from the planned one in ${diff.join(', ')}`);
   }
 }

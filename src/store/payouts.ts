@@ -42,21 +42,30 @@ export interface PayoutRow {
   updated_at: Date;
 }
 
-/** Inserts a fixed-amount payout unless (service_id, external_id) exists; returns the new id or undefined. */
+/**
+ * Inserts a fixed-amount payout unless its key exists; returns the new id or undefined. The key is
+ * the caller's (namespace, service_id, external_id) among fixed payouts only (request_id null,
+ * migration 006): req-gate's payouts live in a key space of their own.
+ */
 export async function insertFixedPayout(db: Db, p: FixedPayout): Promise<string | undefined> {
   const [row] = await db<{ id: string }[]>`
     insert into t_payout (external_id, namespace, client_id, contract_id, service_id, currency,
                           by_client, amount, approve_req)
     values (${p.external_id}, ${p.namespace}, ${p.client_id}, ${p.contract_id}, ${p.service_id},
             ${p.currency}, false, ${p.amount}, ${p.approve_req})
-    on conflict (service_id, external_id) do nothing
+    on conflict (namespace, service_id, external_id) where request_id is null do nothing
     returning id`;
   return row?.id;
 }
 
-export async function findPayoutByExternalId(db: Db, serviceId: string, externalId: string): Promise<PayoutRow | undefined> {
+/** The fixed payout holding a key (the same predicate as the unique index insertFixedPayout hits). */
+export async function findFixedPayoutByKey(
+  db: Db, k: Pick<FixedPayout, 'namespace' | 'service_id' | 'external_id'>,
+): Promise<PayoutRow | undefined> {
   const [row] = await db<PayoutRow[]>`
-    select * from t_payout where service_id = ${serviceId} and external_id = ${externalId}`;
+    select * from t_payout
+    where namespace = ${k.namespace} and service_id = ${k.service_id} and external_id = ${k.external_id}
+      and request_id is null`;
   return row;
 }
 
@@ -99,11 +108,18 @@ export async function sumByCheck(db: Db, checkIds: readonly string[], namespaces
 /** A by-client payout as req-gate plans it. */
 export type RequestPayout = PlannedPayout;
 
-/** Inserts the payouts of requests (by-client payouts) in one statement; existing ones are kept. */
-export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[]): Promise<number> {
-  if (!rows.length) return 0;
+/** What makes a by-client payout the one it is: its request and its payout account (migration 006's key). */
+export type RequestPayoutKey = Pick<PayoutRow, 'request_id' | 'contract_id' | 'service_id' | 'currency'>;
+
+/**
+ * Inserts the payouts of requests (by-client payouts) in one statement; rows whose key (request,
+ * contract, service, currency) exists already are skipped. Returns the keys of the rows inserted,
+ * so the caller can check every planned payout is either new or one it made before.
+ */
+export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[]): Promise<RequestPayoutKey[]> {
+  if (!rows.length) return [];
   const col = <K extends keyof RequestPayout>(k: K) => rows.map((r) => String(r[k]));
-  const inserted = await tx`
+  return tx<RequestPayoutKey[]>`
     insert into t_payout (external_id, request_id, namespace, client_id, contract_id, service_id, currency,
                           by_client, amount, cpf_only, approve_req)
     select ext, req, ns, client, contract, service, cur, true, amount, cpf::boolean, approve::boolean
@@ -112,9 +128,19 @@ export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[
                 ${col('currency')}::text[], ${col('amount')}::numeric[], ${col('cpf_only')}::text[],
                 ${col('approve_req')}::text[])
          as u(ext, req, ns, client, contract, service, cur, amount, cpf, approve)
-    on conflict (service_id, external_id) do nothing
-    returning id`;
-  return inserted.length;
+    on conflict (request_id, contract_id, service_id, currency) where request_id is not null do nothing
+    returning request_id, contract_id, service_id, currency`;
+}
+
+/** The by-client payouts holding these keys (rows of earlier runs that insertRequestPayouts skipped). */
+export async function findRequestPayoutsByKeys(tx: Db, keys: readonly RequestPayoutKey[]): Promise<PayoutRow[]> {
+  if (!keys.length) return [];
+  const col = <K extends keyof RequestPayoutKey>(k: K) => keys.map((r) => String(r[k]));
+  return tx<PayoutRow[]>`
+    select p.* from t_payout p
+    join unnest(${col('request_id')}::int8[], ${col('contract_id')}::int8[], ${col('service_id')}::int8[],
+                ${col('currency')}::text[]) as k(req, contract, service, cur)
+      on p.request_id = k.req and p.contract_id = k.contract and p.service_id = k.service and p.currency = k.cur`;
 }
 
 export type SendablePayout = Pick<PayoutRow,

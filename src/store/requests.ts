@@ -18,24 +18,30 @@ export interface RequestRow extends NewRequest {
   updated_at: Date;
 }
 
+/** A caller's idempotency key: external ids are unique per namespace (DESIGN: keys are per tenant). */
+export type RequestKey = Pick<NewRequest, 'namespace' | 'external_id'>;
+
 /**
- * Inserts many requests in one statement (one round trip, one commit). Rows whose external_id
- * exists already are skipped; the returned rows are the ones this call created.
+ * Inserts many requests in one statement (one round trip, one commit). Rows whose
+ * (namespace, external_id) exists already are skipped; the returned rows are the ones this call created.
  */
-export async function insertRequests(db: Db, rows: readonly NewRequest[]): Promise<{ id: string; external_id: string }[]> {
-  return db<{ id: string; external_id: string }[]>`
+export async function insertRequests(db: Db, rows: readonly NewRequest[]): Promise<({ id: string } & RequestKey)[]> {
+  return db<({ id: string } & RequestKey)[]>`
     insert into t_request (external_id, client_id, namespace, cpf_only)
     select ext, client, ns, cpf::boolean from unnest(
       ${rows.map((r) => r.external_id)}::text[], ${rows.map((r) => r.client_id)}::int8[],
       ${rows.map((r) => r.namespace)}::text[],
       -- booleans travel as text: postgres.js mistypes a boolean array on a fresh connection
       ${rows.map((r) => (r.cpf_only ? 't' : 'f'))}::text[]) as u(ext, client, ns, cpf)
-    on conflict (external_id) do nothing
-    returning id, external_id`;
+    on conflict (namespace, external_id) do nothing
+    returning id, namespace, external_id`;
 }
 
-export async function findRequestsByExternalIds(db: Db, externalIds: readonly string[]): Promise<RequestRow[]> {
-  return db<RequestRow[]>`select * from t_request where external_id = any(${externalIds as string[]}::text[])`;
+export async function findRequestsByKeys(db: Db, keys: readonly RequestKey[]): Promise<RequestRow[]> {
+  return db<RequestRow[]>`
+    select r.* from t_request r
+    join unnest(${keys.map((k) => k.namespace)}::text[], ${keys.map((k) => k.external_id)}::text[]) as k(ns, ext)
+      on r.namespace = k.ns and r.external_id = k.ext`;
 }
 
 export async function getRequest(db: Db, id: string): Promise<RequestRow | undefined> {

@@ -5,7 +5,7 @@ import { CheckBody, CheckResult, Created, ErrorBody, FixedPayoutBody, IdParam, P
 import { cmp, isWholeMinor } from '../../domain/money.ts';
 import { minorDecimalsOf } from '../../config.ts';
 import {
-  findPayoutByExternalId, getPayout, insertFixedPayout, listPayouts, sumByCheck,
+  findFixedPayoutByKey, getPayout, insertFixedPayout, listPayouts, sumByCheck,
   type FixedPayout, type PayoutRow, type PayoutStatus,
 } from '../../store/payouts.ts';
 
@@ -38,7 +38,7 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   app.post('/payout', {
     schema: {
       summary: 'Ask for a payout of a fixed amount from one contract\'s payout account',
-      description: 'Idempotent on (service_id, external_id). The sender rejects it if the balance does not cover the amount.',
+      description: 'Idempotent on (namespace, service_id, external_id). The sender rejects it if the balance does not cover the amount.',
       body: FixedPayoutBody(config.namespaces),
       response: { 200: Created, 201: Created, 409: ErrorBody },
     },
@@ -57,8 +57,9 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
     };
     const id = await insertFixedPayout(sql, p);
     if (id !== undefined) return reply.code(201).send({ id: Number(id) });
-    const existing = await findPayoutByExternalId(sql, p.service_id, p.external_id);
+    const existing = await findFixedPayoutByKey(sql, p);
     if (!existing) throw new Error('payout neither inserted nor found');
+    // The key is per namespace, so the id named here is of the caller's own namespace.
     if (!sameFixedPayout(p, existing)) {
       throw new HttpError(409, `external_id "${b.external_id}" of service ${b.service_id} was already used for a different payout (id ${existing.id})`);
     }

@@ -16,7 +16,7 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
   app.post('/payout-by-client', {
     schema: {
       summary: 'Ask for a payout of everything on the client\'s payout accounts',
-      description: 'Stores the request (status `new`); req-gate turns it into payouts. Idempotent on external_id.',
+      description: 'Stores the request (status `new`); req-gate turns it into payouts. Idempotent on (namespace, external_id).',
       body: PayoutByClientBody(deps.config.namespaces),
       response: { 200: Created, 201: Created, 409: ErrorBody },
     },
@@ -29,6 +29,7 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
       namespace: b.namespace,
       cpf_only: b.cpf_only ?? false,
     });
+    // The key is (namespace, external_id), so the id named here is of the caller's own namespace.
     if (result.kind === 'conflict') {
       throw new HttpError(409, `external_id "${b.external_id}" was already used for a different request (id ${result.id})`);
     }
