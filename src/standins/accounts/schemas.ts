@@ -54,6 +54,8 @@ export const ReadBody = Type.Object(
       Type.Array(Type.Object({ loc: LocSchema, from_batch_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,18}$' })) }, { additionalProperties: false }), { maxItems: 1000 }),
     ),
     lock: Type.Optional(Type.Object({ loc: LocSchema, timeout_s: TimeoutS }, { additionalProperties: false })),
+    // Many leases, each granted or refused on its own (a busy one does not refuse the read).
+    locks: Type.Optional(Type.Array(Type.Object({ loc: LocSchema, timeout_s: TimeoutS }, { additionalProperties: false }), { maxItems: 1000 })),
   },
   { additionalProperties: false },
 );

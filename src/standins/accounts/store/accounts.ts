@@ -57,6 +57,15 @@ export async function listClientAccounts(db: Db, q: { namespace: string; type: s
     order by id`;
 }
 
+/** Every account of these clients with this type, grouped by client in the order asked, then by id. */
+export async function listAccountsOfClients(db: Db, q: { namespace: string; type: string; client_ids: readonly string[] }): Promise<ClientAccountRow[]> {
+  return db<ClientAccountRow[]>`
+    select a.namespace, a.type, a.client_id, a.contract_id, a.service_id, a.currency, a.debit, a.credit, a.credit - a.debit as balance
+    from unnest(${q.client_ids as string[]}::text[]) with ordinality as u(client_id, ord)
+    join accounts.account a on a.namespace = ${q.namespace} and a.client_id = u.client_id and a.type = ${q.type}
+    order by u.ord, a.id`;
+}
+
 /**
  * Takes the lease with a fresh uid if nobody holds it live; undefined when it is busy. The update
  * row-locks the account (the caller created it first), so it stays ours until the caller commits;
@@ -70,6 +79,20 @@ export async function grantFreeLock(db: Db, key: string, timeoutS: number): Prom
     where loc_key = ${key} and not coalesce(lock_expires_at > clock_timestamp(), false)
     returning lock_uid`;
   return row?.lock_uid;
+}
+
+/**
+ * Takes each free lease among keys (distinct) with a fresh uid, with its own lease length; the
+ * rows left out of the answer were busy. Callers row-lock the accounts first, in id order: this
+ * update touches rows in whatever order the plan finds them, so it must not be the one to wait.
+ */
+export async function grantFreeLocks(db: Db, keys: readonly string[], timeoutsS: readonly number[]): Promise<{ loc_key: string; lock_uid: string }[]> {
+  return db<{ loc_key: string; lock_uid: string }[]>`
+    update accounts.account a
+    set lock_uid = gen_random_uuid(), lock_expires_at = clock_timestamp() + make_interval(secs => u.timeout_s)
+    from unnest(${keys as string[]}::text[], ${timeoutsS.map(String)}::text[]::float8[]) as u(key, timeout_s)
+    where a.loc_key = u.key and not coalesce(a.lock_expires_at > clock_timestamp(), false)
+    returning a.loc_key, a.lock_uid`;
 }
 
 /** Extends a live lease held with uid; false when it is not held (expired, taken over, removed). */

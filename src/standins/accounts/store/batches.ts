@@ -92,6 +92,22 @@ export async function sumBefore(db: Db, key: string, dt: string): Promise<Sums> 
   return row!;
 }
 
+/**
+ * sumBefore for many (key, dt) pairs in one statement, one row per pair in the order given (a
+ * location never written to sums to zero).
+ */
+export async function sumsBefore(db: Db, keys: readonly string[], dts: readonly string[]): Promise<Sums[]> {
+  return db<Sums[]>`
+    select coalesce(s.debit, 0) as debit, coalesce(s.credit, 0) as credit
+    from unnest(${keys as string[]}::text[], ${dts as string[]}::text[]) with ordinality as u(key, dt, ord)
+    left join accounts.account a on a.loc_key = u.key
+    left join lateral (
+      select sum(e.amount) filter (where e.type = 'debit') as debit, sum(e.amount) filter (where e.type = 'credit') as credit
+      from accounts.event e where e.account_id = a.id and e.dt < u.dt::timestamptz
+    ) s on true
+    order by u.ord`;
+}
+
 export interface TurnoverRow {
   debit_init: string;
   credit_init: string;
@@ -153,4 +169,34 @@ export async function listEventsFrom(db: Db, key: string, fromBatchId: string | 
     join accounts.batch b on b.id = e.batch_id
     order by e.id`;
   return batch !== null && rows.length === 0 ? undefined : rows;
+}
+
+export interface PositionedEventRow extends WindowEventRow {
+  /** 1-based index of the (key, from_batch_id) pair the event answers. */
+  ord: string;
+}
+
+/**
+ * listEventsFrom for many (key, from_batch_id) pairs in one statement: the events of each pair
+ * in ledger order, pairs in the order given (null in fromBatchIds: the whole history). A pair
+ * whose batch has no event on the account gets no rows, as does an unknown account.
+ */
+export async function listEventsFromMany(db: Db, keys: readonly string[], fromBatchIds: readonly (string | null)[]): Promise<PositionedEventRow[]> {
+  // Positions first (one row per pair), then per pair one range scan of event_account_id on
+  // (account_id, id >= position), as in listEventsFrom: the cost is the events read.
+  return db<PositionedEventRow[]>`
+    with pos as materialized (
+      select u.ord, a.id as account_id,
+             case when u.from_batch is null then 0
+                  else (select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = u.from_batch) end as from_id
+      from unnest(${keys as string[]}::text[], ${fromBatchIds as string[]}::int8[]) with ordinality as u(key, from_batch, ord)
+      join accounts.account a on a.loc_key = u.key)
+    select pos.ord, b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
+    from pos
+    join lateral (
+      select x.id, x.batch_id, x.dt, x.type, x.amount from accounts.event x
+      where x.account_id = pos.account_id and x.id >= pos.from_id order by x.id
+    ) e on true
+    join accounts.batch b on b.id = e.batch_id
+    order by pos.ord, e.id`;
 }
