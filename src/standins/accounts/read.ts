@@ -6,7 +6,7 @@ import { LedgerError } from './errors.ts';
 import { locKey, locOf, type Loc } from './loc.ts';
 import { takeLock, takeLocks } from './locks.ts';
 import type { ReadBody } from './schemas.ts';
-import { findAccounts, listClientAccounts } from './store/accounts.ts';
+import { findAccounts, listAccountsOfClients, listClientAccounts } from './store/accounts.ts';
 import { findBatch, listBatchEvents, listEventsFromMany, listWindowEvents, sumsBefore, turnoverSums, type WindowEventRow } from './store/batches.ts';
 import { inTx } from './tx.ts';
 
@@ -92,6 +92,12 @@ export async function read(sql: Sql, body: ReadBody) {
 
 export async function listAccounts(sql: Sql, q: { namespace: string; type: string; client_id: string }) {
   const rows = await listClientAccounts(sql, q);
+  return rows.map((r) => ({ loc: locOf(r), debit: canon(r.debit), credit: canon(r.credit), balance: canon(r.balance) }));
+}
+
+/** GET /v1/accounts for many clients at once (POST /v1/accounts/list): one statement. */
+export async function listAccountsOf(sql: Sql, q: { namespace: string; type: string; client_ids: string[] }) {
+  const rows = await listAccountsOfClients(sql, { ...q, client_ids: [...new Set(q.client_ids)] });
   return rows.map((r) => ({ loc: locOf(r), debit: canon(r.debit), credit: canon(r.credit), balance: canon(r.balance) }));
 }
 

@@ -40,6 +40,12 @@ export const WriteBody = Type.Object(
 );
 export type WriteBody = Static<typeof WriteBody>;
 
+export const BatchesWriteBody = Type.Object(
+  { batches: Type.Array(WriteBody, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type BatchesWriteBody = Static<typeof BatchesWriteBody>;
+
 export const ReadBody = Type.Object(
   {
     balances: Type.Optional(
@@ -63,6 +69,11 @@ export type ReadBody = Static<typeof ReadBody>;
 
 export const AccountsQuery = Type.Object(
   { namespace: Text, type: Text, client_id: Text },
+  { additionalProperties: false },
+);
+
+export const AccountsListBody = Type.Object(
+  { namespace: Text, type: Text, client_ids: Type.Array(Text, { minItems: 1, maxItems: 10_000 }) },
   { additionalProperties: false },
 );
 

@@ -17,13 +17,22 @@ export interface AccountRow extends LocColumns {
  * A concurrent creator of the same key makes this wait for its commit; because everyone inserts
  * in the same order, that wait can never close a cycle.
  */
-export async function createMissingAccounts(db: Db, keys: readonly string[]): Promise<void> {
-  await db`
+export async function createMissingAccounts(db: Db, keys: readonly string[]): Promise<{ id: string; loc_key: string }[]> {
+  return db<{ id: string; loc_key: string }[]>`
     insert into accounts.account (loc_key, namespace, type, client_id, contract_id, service_id, currency)
     select k, j->>0, j->>1, j->>2, j->>3, j->>4, j->>5
     from unnest(${keys as string[]}::text[]) with ordinality as u(k, ord), lateral (select k::jsonb as j) as p
     order by ord
-    on conflict (loc_key) do nothing`;
+    on conflict (loc_key) do nothing
+    returning id, loc_key`;
+}
+
+/**
+ * Drops accounts this transaction created that ended up unused (their batches were refused), so a
+ * refused batch leaves no trace. Only fresh rows are passed: no event and no lease can be on them.
+ */
+export async function deleteAccounts(db: Db, ids: readonly string[]): Promise<void> {
+  await db`delete from accounts.account where id = any(${ids as string[]}::int8[])`;
 }
 
 /** Row-locks the accounts in id order (a fixed order: two writers never wait on each other in a ring). */
@@ -121,6 +130,20 @@ export async function clearLocks(db: Db, accountIds: readonly string[]): Promise
   await db`
     update accounts.account set lock_uid = null, lock_expires_at = null
     where id = any(${accountIds as string[]}::int8[])`;
+}
+
+/** Adds these batches' events to the running totals of the (already row-locked) accounts. */
+export async function addBatchesToTotals(db: Db, batchIds: readonly string[]): Promise<void> {
+  await db`
+    update accounts.account a
+    set debit = a.debit + s.debit, credit = a.credit + s.credit
+    from (
+      select account_id,
+             coalesce(sum(amount) filter (where type = 'debit'), 0) as debit,
+             coalesce(sum(amount) filter (where type = 'credit'), 0) as credit
+      from accounts.event where batch_id = any(${batchIds as string[]}::int8[]) group by account_id
+    ) s
+    where a.id = s.account_id`;
 }
 
 /** Adds one batch's events to the running totals of the (already row-locked) accounts. */

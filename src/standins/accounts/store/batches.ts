@@ -43,6 +43,33 @@ export async function insertBatch(db: Db, b: NewBatch): Promise<string | undefin
   return row?.id;
 }
 
+/**
+ * insertBatch for many batches in one statement, in the order given (callers sort by external_id:
+ * the claims of two concurrent calls then never wait on each other in a ring). Returns the
+ * batches claimed; the others' external_ids were taken.
+ */
+export async function insertBatches(db: Db, bs: readonly NewBatch[]): Promise<{ id: string; external_id: string }[]> {
+  return db<{ id: string; external_id: string }[]>`
+    insert into accounts.batch (external_id, event_type, dt, info, content_hash)
+    select u.external_id, u.event_type, coalesce(u.dt::timestamptz, now()), u.info::jsonb, u.content_hash
+    from unnest(${bs.map((b) => b.external_id)}::text[], ${bs.map((b) => b.event_type)}::text[],
+                ${bs.map((b) => b.dt ?? null) as string[]}::text[], ${bs.map((b) => (b.info === undefined ? null : JSON.stringify(b.info))) as string[]}::text[],
+                ${bs.map((b) => b.content_hash)}::text[]) with ordinality as u(external_id, event_type, dt, info, content_hash, ord)
+    order by u.ord
+    on conflict (external_id) do nothing
+    returning id, external_id`;
+}
+
+export async function findBatchesByExternalId(db: Db, externalIds: readonly string[]): Promise<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]> {
+  return db<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]>`
+    select id, external_id, content_hash from accounts.batch where external_id = any(${externalIds as string[]}::text[])`;
+}
+
+/** Releases the claims of batches refused after claiming (their external_ids become free again). */
+export async function deleteBatches(db: Db, ids: readonly string[]): Promise<void> {
+  await db`delete from accounts.batch where id = any(${ids as string[]}::int8[])`;
+}
+
 export async function findBatch(db: Db, externalId: string): Promise<BatchRow | undefined> {
   const [row] = await db<BatchRow[]>`
     select id, external_id, event_type, accounts.iso_utc(dt) as dt, info, content_hash
@@ -60,6 +87,18 @@ export async function insertEvents(db: Db, batchId: string, events: readonly New
     join accounts.account a on a.loc_key = u.key
     cross join accounts.batch b
     where b.id = ${batchId}
+    order by u.ord`;
+}
+
+/** The events of many batches in one statement, in the order given, on accounts that exist already. */
+export async function insertEventsOfBatches(db: Db, events: readonly (NewEvent & { batch_id: string })[]): Promise<void> {
+  await db`
+    insert into accounts.event (batch_id, account_id, dt, type, amount)
+    select b.id, a.id, b.dt, u.type, u.amount::numeric
+    from unnest(${events.map((e) => e.batch_id)}::int8[], ${events.map((e) => e.key)}::text[], ${events.map((e) => e.type)}::text[],
+                ${events.map((e) => e.amount)}::text[]) with ordinality as u(batch_id, key, type, amount, ord)
+    join accounts.account a on a.loc_key = u.key
+    join accounts.batch b on b.id = u.batch_id
     order by u.ord`;
 }
 
