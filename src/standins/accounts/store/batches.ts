@@ -121,19 +121,10 @@ export interface Sums {
   credit: string;
 }
 
-/** Totals of the events strictly before dt: the balance "as of" the instant dt. */
-export async function sumBefore(db: Db, key: string, dt: string): Promise<Sums> {
-  const [row] = await db<Sums[]>`
-    select coalesce(sum(e.amount) filter (where e.type = 'debit'), 0) as debit,
-           coalesce(sum(e.amount) filter (where e.type = 'credit'), 0) as credit
-    from accounts.event e join accounts.account a on a.id = e.account_id
-    where a.loc_key = ${key} and e.dt < ${dt}::text::timestamptz`;
-  return row!;
-}
-
 /**
- * sumBefore for many (key, dt) pairs in one statement, one row per pair in the order given (a
- * location never written to sums to zero).
+ * Totals of the events strictly before dt (the balance "as of" the instant dt) for many (key, dt)
+ * pairs in one statement, one row per pair in the order given (a location never written to sums
+ * to zero).
  */
 export async function sumsBefore(db: Db, keys: readonly string[], dts: readonly string[]): Promise<Sums[]> {
   return db<Sums[]>`
@@ -186,43 +177,21 @@ export async function listWindowEvents(db: Db, key: string, from: string, to: st
     order by e.dt, e.id`;
 }
 
-/**
- * The account's events from the first event of batch `fromBatchId` on it (inclusive), in ledger
- * order (event id); all of them when fromBatchId is undefined. Undefined when that batch has no
- * event on the account (the result is never empty otherwise: it holds that batch's own event).
- */
-export async function listEventsFrom(db: Db, key: string, fromBatchId: string | undefined): Promise<WindowEventRow[] | undefined> {
-  const batch = fromBatchId ?? null;
-  // The account and the position first (one row), so the events are one range scan of
-  // event_account_id on (account_id, id >= position): the cost is the events read, not the
-  // account's history — whatever the planner guesses about the position's value.
-  const rows = await db<WindowEventRow[]>`
-    with pos as materialized (
-      select a.id as account_id,
-             coalesce((select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = ${batch}::int8),
-                      case when ${batch}::int8 is null then 0 end) as from_id
-      from accounts.account a where a.loc_key = ${key})
-    select b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
-    from pos
-    join accounts.event e on e.account_id = pos.account_id and e.id >= pos.from_id
-    join accounts.batch b on b.id = e.batch_id
-    order by e.id`;
-  return batch !== null && rows.length === 0 ? undefined : rows;
-}
-
 export interface PositionedEventRow extends WindowEventRow {
   /** 1-based index of the (key, from_batch_id) pair the event answers. */
   ord: string;
 }
 
 /**
- * listEventsFrom for many (key, from_batch_id) pairs in one statement: the events of each pair
- * in ledger order, pairs in the order given (null in fromBatchIds: the whole history). A pair
- * whose batch has no event on the account gets no rows, as does an unknown account.
+ * For many (key, from_batch_id) pairs in one statement: the account's events from the first event
+ * of batch from_batch_id on it (inclusive), in ledger order (event id), pairs in the order given
+ * (null in fromBatchIds: the whole history). A pair whose batch has no event on the account gets
+ * no rows, as does an unknown account; otherwise its rows hold at least that batch's event.
  */
 export async function listEventsFromMany(db: Db, keys: readonly string[], fromBatchIds: readonly (string | null)[]): Promise<PositionedEventRow[]> {
-  // Positions first (one row per pair), then per pair one range scan of event_account_id on
-  // (account_id, id >= position), as in listEventsFrom: the cost is the events read.
+  // Positions first (one row per pair, materialized), then per pair one range scan of
+  // event_account_id on (account_id, id >= position): the cost is the events read, not the
+  // accounts' history — whatever the planner guesses about the positions' values.
   return db<PositionedEventRow[]>`
     with pos as materialized (
       select u.ord, a.id as account_id,
