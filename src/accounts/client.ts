@@ -5,7 +5,7 @@
 // pay a TCP handshake per call. Every call, body included, is bounded by timeoutMs.
 import { Agent, request } from 'undici';
 import { AccountsError, accountsError, type AccountsErrorReason, reasonForStatus, transportError } from './errors.ts';
-import type { AccountBalance, Batch, Loc, ReadRequest, ReadResult, WriteBatchRequest, WriteBatchResult } from './types.ts';
+import type { AccountBalance, Batch, Loc, ReadRequest, ReadResult, WriteBatchOutcome, WriteBatchRequest, WriteBatchResult } from './types.ts';
 
 export { AccountsError } from './errors.ts';
 export type { AccountsErrorKind, AccountsErrorReason } from './errors.ts';
@@ -18,6 +18,14 @@ export interface AccountsClient {
   read(req: ReadRequest): Promise<ReadResult>;
   /** Events and lock operations, all or nothing; idempotent on external_id. */
   writeBatch(req: WriteBatchRequest): Promise<WriteBatchResult>;
+  /**
+   * Many batches in one call (at most 1000: nothing is chunked here); one outcome per batch, in
+   * order. Each batch is all or nothing and idempotent on its own external_id, like writeBatch;
+   * the call as a whole is not atomic. A failure of the whole call throws AccountsError.
+   */
+  writeBatches(reqs: WriteBatchRequest[]): Promise<WriteBatchOutcome[]>;
+  /** Every location of these clients with this type. */
+  listAccountsOf(q: { namespace: string; type: string; client_ids: string[] }): Promise<AccountBalance[]>;
   /** The batch written under external_id, or undefined when there is none. */
   getBatch(externalId: string): Promise<Batch | undefined>;
   lockInit(loc: Loc, timeoutS: number): Promise<{ uid: string }>;
@@ -96,13 +104,26 @@ export function createAccountsClient(opts: AccountsClientOptions): AccountsClien
     },
     async read(req) {
       const body = expectObject('read', await call('read', 'POST', '/v1/batch/read', req, { uncoded409: req.lock ? 'lock-busy' : 'conflict' }));
-      return { balances: [], detailed_turnovers: [], history: [], ...body } as ReadResult;
+      return { balances: [], detailed_turnovers: [], history: [], locks: [], ...body } as ReadResult;
     },
     async writeBatch(req) {
       const a = await call('writeBatch', 'POST', '/v1/batch/write', req);
       const body = expectObject('writeBatch', a);
       if (typeof body.batch_id !== 'string' && typeof body.batch_id !== 'number') throw accountsError('bad-response', 'accounts writeBatch: no batch_id', a.status);
       return { batch_id: String(body.batch_id), created: a.status === 201 };
+    },
+    async writeBatches(reqs) {
+      const a = await call('writeBatches', 'POST', '/v1/batches/write', { batches: reqs });
+      const results = expectObject('writeBatches', a).results;
+      if (!Array.isArray(results) || results.length !== reqs.length) {
+        throw accountsError('bad-response', `accounts writeBatches: expected ${reqs.length} results`, a.status);
+      }
+      return results.map((r: unknown, i) => outcomeOf(r, i, a.status));
+    },
+    async listAccountsOf(q) {
+      const a = await call('listAccountsOf', 'POST', '/v1/accounts/list', q);
+      if (!Array.isArray(a.body)) throw accountsError('bad-response', 'accounts listAccountsOf: expected a list', a.status);
+      return a.body as AccountBalance[];
     },
     async getBatch(externalId) {
       const a = await call('getBatch', 'GET', `/v1/batch?${new URLSearchParams({ external_id: externalId })}`, undefined, { accept: [404] });
@@ -120,6 +141,19 @@ export function createAccountsClient(opts: AccountsClientOptions): AccountsClien
       await call('lockRemove', 'POST', '/v1/locks/remove', { loc, uid });
     },
   };
+}
+
+const FAILED_KIND: Record<string, 'conflict' | 'lock-invalid' | 'rejected'> = { conflict: 'conflict', lock_invalid: 'lock-invalid', rejected: 'rejected' };
+
+/** One entry of /v1/batches/write's results as a typed outcome; anything unexpected is a bad response. */
+function outcomeOf(r: unknown, i: number, status: number): WriteBatchOutcome {
+  const o = (typeof r === 'object' && r !== null ? r : {}) as { status?: unknown; batch_id?: unknown; message?: unknown };
+  if ((o.status === 'created' || o.status === 'existing') && (typeof o.batch_id === 'string' || typeof o.batch_id === 'number')) {
+    return { kind: o.status, batch_id: String(o.batch_id) };
+  }
+  const kind = typeof o.status === 'string' ? FAILED_KIND[o.status] : undefined;
+  if (kind) return { kind, message: typeof o.message === 'string' ? o.message : String(o.status) };
+  throw accountsError('bad-response', `accounts writeBatches: results.${i} is not an outcome`, status);
 }
 
 export const isAccountsError = (e: unknown): e is AccountsError => e instanceof AccountsError;

@@ -55,6 +55,17 @@ export interface WriteBatchResult {
   created: boolean;
 }
 
+/**
+ * What became of one batch of writeBatches: written now, or written before with the same
+ * content (nothing new written), or refused on its own — the other batches of the call are not
+ * affected. `conflict`: the external_id was used for a different batch (permanent);
+ * `lock-invalid`: a lock it validates or removes is not held (take a new lock, re-read, retry);
+ * `rejected`: the ledger cannot take this batch as it is (permanent).
+ */
+export type WriteBatchOutcome =
+  | { kind: 'created' | 'existing'; batch_id: string }
+  | { kind: 'conflict' | 'lock-invalid' | 'rejected'; message: string };
+
 export interface ReadRequest {
   /** Latest balances, or "as of" dt (the events strictly before dt). */
   balances?: { loc: Loc; dt?: string }[];
@@ -66,9 +77,17 @@ export interface ReadRequest {
    * is a 404 (not-found).
    */
   history?: { loc: Loc; from_batch_id?: string }[];
-  /** Take this lock first; the rest of the read is consistent with it. */
+  /** Take this lock first; the rest of the read is consistent with it. Busy: the read fails (lock-busy). */
   lock?: { loc: Loc; timeout_s: number };
+  /**
+   * Take these locks first (up to 1000), each granted or refused on its own: a busy one does not
+   * fail the read. The rest of the read is consistent with every lock granted.
+   */
+  locks?: { loc: Loc; timeout_s: number }[];
 }
+
+/** The answer to one of ReadRequest.locks: its uid, or refused because someone else holds it. */
+export type LockOutcome = { uid: string } | { error: 'lock_busy'; message: string };
 
 export interface Balance {
   loc: Loc;
@@ -105,6 +124,8 @@ export interface ReadResult {
   history: { loc: Loc; from_batch_id?: string; events: TurnoverEvent[] }[];
   /** Present when the read took a lock. */
   lock?: { uid: string };
+  /** One per ReadRequest.locks item, in order (empty when none were asked for). */
+  locks: LockOutcome[];
 }
 
 export interface Batch {

@@ -142,3 +142,52 @@ describe('accounts client: the wire', () => {
     });
   });
 });
+
+describe('accounts client: batches and lists', () => {
+  const reqs = ['b-1', 'b-2', 'b-3', 'b-4', 'b-5'].map((external_id) => ({ event_type: 'reserve', external_id, events: [{ loc, type: 'debit' as const, amount: '1' }] }));
+
+  it('maps each result of /v1/batches/write to its outcome, in order', async () => {
+    let sent: unknown;
+    handler = (req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        sent = { path: req.url, body: JSON.parse(text) };
+        json(200, { results: [
+          { status: 'created', batch_id: '11' },
+          { status: 'existing', batch_id: 7 },
+          { status: 'conflict', code: 'external_id_conflict', message: 'used for a different batch' },
+          { status: 'lock_invalid', code: 'lock_not_held', message: 'batches.3.locks.0: is not held' },
+          { status: 'rejected', code: 'bad_request', message: 'cannot store' },
+        ] })(req, res);
+      });
+    };
+    expect(await client.writeBatches(reqs)).toEqual([
+      { kind: 'created', batch_id: '11' },
+      { kind: 'existing', batch_id: '7' },
+      { kind: 'conflict', message: 'used for a different batch' },
+      { kind: 'lock-invalid', message: 'batches.3.locks.0: is not held' },
+      { kind: 'rejected', message: 'cannot store' },
+    ]);
+    expect(sent).toEqual({ path: '/v1/batches/write', body: { batches: reqs } });
+  });
+
+  it('a 5xx of the whole call → AccountsError (retry); an answer of the wrong length or shape → bad-response', async () => {
+    handler = json(503, { error: 'Service Unavailable', message: 'closing' });
+    expect(await failure(client.writeBatches(reqs))).toMatchObject({ kind: 'retry', reason: 'server-error', status: 503 });
+    handler = json(200, { results: [{ status: 'created', batch_id: '1' }] });
+    expect(await failure(client.writeBatches(reqs))).toMatchObject({ kind: 'retry', reason: 'bad-response' });
+    handler = json(200, { results: reqs.map(() => ({ status: 'maybe' })) });
+    expect(await failure(client.writeBatches(reqs))).toMatchObject({ kind: 'retry', reason: 'bad-response' });
+    handler = json(400, { error: 'Bad Request', code: 'bad_request', message: 'batches.3.events.0.amount: must be a decimal string' });
+    expect(await failure(client.writeBatches(reqs))).toMatchObject({ kind: 'permanent', reason: 'rejected', message: expect.stringContaining('batches.3.events.0.amount') });
+  });
+
+  it('listAccountsOf posts the clients and returns the list; a 5xx → retry', async () => {
+    const row = { loc, debit: '0', credit: '5', balance: '5' };
+    handler = json(200, [row]);
+    expect(await client.listAccountsOf({ namespace: 'taxi', type: 'payout', client_ids: ['42', '43'] })).toEqual([row]);
+    handler = json(500, { error: 'Internal Server Error', code: 'internal', message: 'retry later' });
+    expect(await failure(client.listAccountsOf({ namespace: 'taxi', type: 'payout', client_ids: ['42'] }))).toMatchObject({ kind: 'retry', reason: 'server-error' });
+  });
+});

@@ -7,8 +7,9 @@ import type { Logger } from '../../log.ts';
 import { describeValidationError, validatorCompiler } from '../../api/validation.ts';
 import { LedgerError } from './errors.ts';
 import { lockInit, lockPing, lockRemove } from './locks.ts';
-import { getBatch, listAccounts, read } from './read.ts';
-import { AccountsQuery, BatchQuery, LockInitBody, LockPingBody, LockRemoveBody, ReadBody, WriteBody } from './schemas.ts';
+import { getBatch, listAccounts, listAccountsOf, read } from './read.ts';
+import { AccountsListBody, AccountsQuery, BatchesWriteBody, BatchQuery, LockInitBody, LockPingBody, LockRemoveBody, ReadBody, WriteBody } from './schemas.ts';
+import { writeBatches } from './write-many.ts';
 import { writeBatch } from './write.ts';
 
 export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Promise<FastifyInstance> {
@@ -31,8 +32,10 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
     reply.code(result.created ? 201 : 200);
     return { batch_id: result.batch_id };
   });
+  app.post('/v1/batches/write', { schema: { body: BatchesWriteBody } }, async (req) => ({ results: await writeBatches(sql, req.body.batches) }));
   app.post('/v1/batch/read', { schema: { body: ReadBody } }, async (req) => read(sql, req.body));
   app.get('/v1/accounts', { schema: { querystring: AccountsQuery } }, async (req) => listAccounts(sql, req.query));
+  app.post('/v1/accounts/list', { schema: { body: AccountsListBody } }, async (req) => listAccountsOf(sql, req.body));
   app.get('/v1/batch', { schema: { querystring: BatchQuery } }, async (req) => getBatch(sql, req.query.external_id));
   app.post('/v1/locks/init', { schema: { body: LockInitBody } }, async (req) => lockInit(sql, req.body.loc, req.body.timeout_s));
   app.post('/v1/locks/ping', { schema: { body: LockPingBody } }, async (req) => lockPing(sql, req.body.loc, req.body.uid, req.body.timeout_s));

@@ -40,6 +40,12 @@ export const WriteBody = Type.Object(
 );
 export type WriteBody = Static<typeof WriteBody>;
 
+export const BatchesWriteBody = Type.Object(
+  { batches: Type.Array(WriteBody, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type BatchesWriteBody = Static<typeof BatchesWriteBody>;
+
 export const ReadBody = Type.Object(
   {
     balances: Type.Optional(
@@ -54,6 +60,8 @@ export const ReadBody = Type.Object(
       Type.Array(Type.Object({ loc: LocSchema, from_batch_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,18}$' })) }, { additionalProperties: false }), { maxItems: 1000 }),
     ),
     lock: Type.Optional(Type.Object({ loc: LocSchema, timeout_s: TimeoutS }, { additionalProperties: false })),
+    // Many leases, each granted or refused on its own (a busy one does not refuse the read).
+    locks: Type.Optional(Type.Array(Type.Object({ loc: LocSchema, timeout_s: TimeoutS }, { additionalProperties: false }), { maxItems: 1000 })),
   },
   { additionalProperties: false },
 );
@@ -61,6 +69,11 @@ export type ReadBody = Static<typeof ReadBody>;
 
 export const AccountsQuery = Type.Object(
   { namespace: Text, type: Text, client_id: Text },
+  { additionalProperties: false },
+);
+
+export const AccountsListBody = Type.Object(
+  { namespace: Text, type: Text, client_ids: Type.Array(Text, { minItems: 1, maxItems: 10_000 }) },
   { additionalProperties: false },
 );
 

@@ -40,15 +40,24 @@ export function contentHash(b: WriteBody): string {
   return createHash('sha256').update(stableJson(content)).digest('hex');
 }
 
-/** Every lock operation needs a live lease held with its uid; otherwise the whole batch is refused. */
-function checkLocks(locks: WriteBody['locks'], byKey: Map<string, AccountRow>) {
+/** What a lock operation is checked against: the lease on its account (absent: no account). */
+export type LeaseOf = (key: string) => { lock_uid: string | null; lock_live: boolean } | undefined;
+
+/** Every lock operation needs a live lease held with its uid; the first that has none, said, or undefined. */
+export function lockProblem(locks: WriteBody['locks'], leaseOf: LeaseOf): string | undefined {
   for (const [i, l] of (locks ?? []).entries()) {
-    const row = byKey.get(locKey(l.loc))!;
+    const row = leaseOf(locKey(l.loc)) ?? { lock_uid: null, lock_live: false };
     if (row.lock_uid !== l.uid || !row.lock_live) {
       const why = row.lock_uid === l.uid ? 'has expired' : row.lock_live ? 'is held by another uid' : 'is not held';
-      throw new LedgerError('lock_not_held', `locks.${i}: the lock ${l.uid} on ${locKey(l.loc)} ${why}; nothing was written`);
+      return `locks.${i}: the lock ${l.uid} on ${locKey(l.loc)} ${why}; nothing was written`;
     }
   }
+  return undefined;
+}
+
+function checkLocks(locks: WriteBody['locks'], byKey: Map<string, AccountRow>) {
+  const problem = lockProblem(locks, (key) => byKey.get(key));
+  if (problem) throw new LedgerError('lock_not_held', problem);
 }
 
 async function replay(tx: Tx, externalId: string, hash: string): Promise<WriteResult> {

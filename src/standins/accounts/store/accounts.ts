@@ -17,13 +17,22 @@ export interface AccountRow extends LocColumns {
  * A concurrent creator of the same key makes this wait for its commit; because everyone inserts
  * in the same order, that wait can never close a cycle.
  */
-export async function createMissingAccounts(db: Db, keys: readonly string[]): Promise<void> {
-  await db`
+export async function createMissingAccounts(db: Db, keys: readonly string[]): Promise<{ id: string; loc_key: string }[]> {
+  return db<{ id: string; loc_key: string }[]>`
     insert into accounts.account (loc_key, namespace, type, client_id, contract_id, service_id, currency)
     select k, j->>0, j->>1, j->>2, j->>3, j->>4, j->>5
     from unnest(${keys as string[]}::text[]) with ordinality as u(k, ord), lateral (select k::jsonb as j) as p
     order by ord
-    on conflict (loc_key) do nothing`;
+    on conflict (loc_key) do nothing
+    returning id, loc_key`;
+}
+
+/**
+ * Drops accounts this transaction created that ended up unused (their batches were refused), so a
+ * refused batch leaves no trace. Only fresh rows are passed: no event and no lease can be on them.
+ */
+export async function deleteAccounts(db: Db, ids: readonly string[]): Promise<void> {
+  await db`delete from accounts.account where id = any(${ids as string[]}::int8[])`;
 }
 
 /** Row-locks the accounts in id order (a fixed order: two writers never wait on each other in a ring). */
@@ -57,6 +66,15 @@ export async function listClientAccounts(db: Db, q: { namespace: string; type: s
     order by id`;
 }
 
+/** Every account of these clients with this type, grouped by client in the order asked, then by id. */
+export async function listAccountsOfClients(db: Db, q: { namespace: string; type: string; client_ids: readonly string[] }): Promise<ClientAccountRow[]> {
+  return db<ClientAccountRow[]>`
+    select a.namespace, a.type, a.client_id, a.contract_id, a.service_id, a.currency, a.debit, a.credit, a.credit - a.debit as balance
+    from unnest(${q.client_ids as string[]}::text[]) with ordinality as u(client_id, ord)
+    join accounts.account a on a.namespace = ${q.namespace} and a.client_id = u.client_id and a.type = ${q.type}
+    order by u.ord, a.id`;
+}
+
 /**
  * Takes the lease with a fresh uid if nobody holds it live; undefined when it is busy. The update
  * row-locks the account (the caller created it first), so it stays ours until the caller commits;
@@ -70,6 +88,20 @@ export async function grantFreeLock(db: Db, key: string, timeoutS: number): Prom
     where loc_key = ${key} and not coalesce(lock_expires_at > clock_timestamp(), false)
     returning lock_uid`;
   return row?.lock_uid;
+}
+
+/**
+ * Takes each free lease among keys (distinct) with a fresh uid, with its own lease length; the
+ * rows left out of the answer were busy. Callers row-lock the accounts first, in id order: this
+ * update touches rows in whatever order the plan finds them, so it must not be the one to wait.
+ */
+export async function grantFreeLocks(db: Db, keys: readonly string[], timeoutsS: readonly number[]): Promise<{ loc_key: string; lock_uid: string }[]> {
+  return db<{ loc_key: string; lock_uid: string }[]>`
+    update accounts.account a
+    set lock_uid = gen_random_uuid(), lock_expires_at = clock_timestamp() + make_interval(secs => u.timeout_s)
+    from unnest(${keys as string[]}::text[], ${timeoutsS.map(String)}::text[]::float8[]) as u(key, timeout_s)
+    where a.loc_key = u.key and not coalesce(a.lock_expires_at > clock_timestamp(), false)
+    returning a.loc_key, a.lock_uid`;
 }
 
 /** Extends a live lease held with uid; false when it is not held (expired, taken over, removed). */
@@ -98,6 +130,20 @@ export async function clearLocks(db: Db, accountIds: readonly string[]): Promise
   await db`
     update accounts.account set lock_uid = null, lock_expires_at = null
     where id = any(${accountIds as string[]}::int8[])`;
+}
+
+/** Adds these batches' events to the running totals of the (already row-locked) accounts. */
+export async function addBatchesToTotals(db: Db, batchIds: readonly string[]): Promise<void> {
+  await db`
+    update accounts.account a
+    set debit = a.debit + s.debit, credit = a.credit + s.credit
+    from (
+      select account_id,
+             coalesce(sum(amount) filter (where type = 'debit'), 0) as debit,
+             coalesce(sum(amount) filter (where type = 'credit'), 0) as credit
+      from accounts.event where batch_id = any(${batchIds as string[]}::int8[]) group by account_id
+    ) s
+    where a.id = s.account_id`;
 }
 
 /** Adds one batch's events to the running totals of the (already row-locked) accounts. */

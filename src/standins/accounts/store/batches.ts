@@ -43,6 +43,33 @@ export async function insertBatch(db: Db, b: NewBatch): Promise<string | undefin
   return row?.id;
 }
 
+/**
+ * insertBatch for many batches in one statement, in the order given (callers sort by external_id:
+ * the claims of two concurrent calls then never wait on each other in a ring). Returns the
+ * batches claimed; the others' external_ids were taken.
+ */
+export async function insertBatches(db: Db, bs: readonly NewBatch[]): Promise<{ id: string; external_id: string }[]> {
+  return db<{ id: string; external_id: string }[]>`
+    insert into accounts.batch (external_id, event_type, dt, info, content_hash)
+    select u.external_id, u.event_type, coalesce(u.dt::timestamptz, now()), u.info::jsonb, u.content_hash
+    from unnest(${bs.map((b) => b.external_id)}::text[], ${bs.map((b) => b.event_type)}::text[],
+                ${bs.map((b) => b.dt ?? null) as string[]}::text[], ${bs.map((b) => (b.info === undefined ? null : JSON.stringify(b.info))) as string[]}::text[],
+                ${bs.map((b) => b.content_hash)}::text[]) with ordinality as u(external_id, event_type, dt, info, content_hash, ord)
+    order by u.ord
+    on conflict (external_id) do nothing
+    returning id, external_id`;
+}
+
+export async function findBatchesByExternalId(db: Db, externalIds: readonly string[]): Promise<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]> {
+  return db<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]>`
+    select id, external_id, content_hash from accounts.batch where external_id = any(${externalIds as string[]}::text[])`;
+}
+
+/** Releases the claims of batches refused after claiming (their external_ids become free again). */
+export async function deleteBatches(db: Db, ids: readonly string[]): Promise<void> {
+  await db`delete from accounts.batch where id = any(${ids as string[]}::int8[])`;
+}
+
 export async function findBatch(db: Db, externalId: string): Promise<BatchRow | undefined> {
   const [row] = await db<BatchRow[]>`
     select id, external_id, event_type, accounts.iso_utc(dt) as dt, info, content_hash
@@ -60,6 +87,18 @@ export async function insertEvents(db: Db, batchId: string, events: readonly New
     join accounts.account a on a.loc_key = u.key
     cross join accounts.batch b
     where b.id = ${batchId}
+    order by u.ord`;
+}
+
+/** The events of many batches in one statement, in the order given, on accounts that exist already. */
+export async function insertEventsOfBatches(db: Db, events: readonly (NewEvent & { batch_id: string })[]): Promise<void> {
+  await db`
+    insert into accounts.event (batch_id, account_id, dt, type, amount)
+    select b.id, a.id, b.dt, u.type, u.amount::numeric
+    from unnest(${events.map((e) => e.batch_id)}::int8[], ${events.map((e) => e.key)}::text[], ${events.map((e) => e.type)}::text[],
+                ${events.map((e) => e.amount)}::text[]) with ordinality as u(batch_id, key, type, amount, ord)
+    join accounts.account a on a.loc_key = u.key
+    join accounts.batch b on b.id = u.batch_id
     order by u.ord`;
 }
 
@@ -82,14 +121,21 @@ export interface Sums {
   credit: string;
 }
 
-/** Totals of the events strictly before dt: the balance "as of" the instant dt. */
-export async function sumBefore(db: Db, key: string, dt: string): Promise<Sums> {
-  const [row] = await db<Sums[]>`
-    select coalesce(sum(e.amount) filter (where e.type = 'debit'), 0) as debit,
-           coalesce(sum(e.amount) filter (where e.type = 'credit'), 0) as credit
-    from accounts.event e join accounts.account a on a.id = e.account_id
-    where a.loc_key = ${key} and e.dt < ${dt}::text::timestamptz`;
-  return row!;
+/**
+ * Totals of the events strictly before dt (the balance "as of" the instant dt) for many (key, dt)
+ * pairs in one statement, one row per pair in the order given (a location never written to sums
+ * to zero).
+ */
+export async function sumsBefore(db: Db, keys: readonly string[], dts: readonly string[]): Promise<Sums[]> {
+  return db<Sums[]>`
+    select coalesce(s.debit, 0) as debit, coalesce(s.credit, 0) as credit
+    from unnest(${keys as string[]}::text[], ${dts as string[]}::text[]) with ordinality as u(key, dt, ord)
+    left join accounts.account a on a.loc_key = u.key
+    left join lateral (
+      select sum(e.amount) filter (where e.type = 'debit') as debit, sum(e.amount) filter (where e.type = 'credit') as credit
+      from accounts.event e where e.account_id = a.id and e.dt < u.dt::timestamptz
+    ) s on true
+    order by u.ord`;
 }
 
 export interface TurnoverRow {
@@ -131,26 +177,34 @@ export async function listWindowEvents(db: Db, key: string, from: string, to: st
     order by e.dt, e.id`;
 }
 
+export interface PositionedEventRow extends WindowEventRow {
+  /** 1-based index of the (key, from_batch_id) pair the event answers. */
+  ord: string;
+}
+
 /**
- * The account's events from the first event of batch `fromBatchId` on it (inclusive), in ledger
- * order (event id); all of them when fromBatchId is undefined. Undefined when that batch has no
- * event on the account (the result is never empty otherwise: it holds that batch's own event).
+ * For many (key, from_batch_id) pairs in one statement: the account's events from the first event
+ * of batch from_batch_id on it (inclusive), in ledger order (event id), pairs in the order given
+ * (null in fromBatchIds: the whole history). A pair whose batch has no event on the account gets
+ * no rows, as does an unknown account; otherwise its rows hold at least that batch's event.
  */
-export async function listEventsFrom(db: Db, key: string, fromBatchId: string | undefined): Promise<WindowEventRow[] | undefined> {
-  const batch = fromBatchId ?? null;
-  // The account and the position first (one row), so the events are one range scan of
+export async function listEventsFromMany(db: Db, keys: readonly string[], fromBatchIds: readonly (string | null)[]): Promise<PositionedEventRow[]> {
+  // Positions first (one row per pair, materialized), then per pair one range scan of
   // event_account_id on (account_id, id >= position): the cost is the events read, not the
-  // account's history — whatever the planner guesses about the position's value.
-  const rows = await db<WindowEventRow[]>`
+  // accounts' history — whatever the planner guesses about the positions' values.
+  return db<PositionedEventRow[]>`
     with pos as materialized (
-      select a.id as account_id,
-             coalesce((select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = ${batch}::int8),
-                      case when ${batch}::int8 is null then 0 end) as from_id
-      from accounts.account a where a.loc_key = ${key})
-    select b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
+      select u.ord, a.id as account_id,
+             case when u.from_batch is null then 0
+                  else (select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = u.from_batch) end as from_id
+      from unnest(${keys as string[]}::text[], ${fromBatchIds as string[]}::int8[]) with ordinality as u(key, from_batch, ord)
+      join accounts.account a on a.loc_key = u.key)
+    select pos.ord, b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
     from pos
-    join accounts.event e on e.account_id = pos.account_id and e.id >= pos.from_id
+    join lateral (
+      select x.id, x.batch_id, x.dt, x.type, x.amount from accounts.event x
+      where x.account_id = pos.account_id and x.id >= pos.from_id order by x.id
+    ) e on true
     join accounts.batch b on b.id = e.batch_id
-    order by e.id`;
-  return batch !== null && rows.length === 0 ? undefined : rows;
+    order by pos.ord, e.id`;
 }
