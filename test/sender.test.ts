@@ -87,7 +87,7 @@ describe('sender decisions, end to end through the ledger', () => {
     const tooMuch = await insertFixedPayout(s.db.sql, { external_id: `f-${c}-2`, ...acc(c), amount: '20', approve_req: false });
     await sender().runOnce();
     expect(await payout(ok!)).toMatchObject({ status: 'pending', amount: '20.000000' });
-    expect(await payout(tooMuch!)).toMatchObject({ status: 'rejected', error: 'balance 10 does not cover the payout amount 20.000000' });
+    expect(await payout(tooMuch!)).toMatchObject({ status: 'rejected', error: 'balance 10 does not cover the payout amount 20' });
     expect(await balances(s.client, c)).toEqual(['10', '20']);
     expect(await messages(tooMuch!)).toEqual([]);
   });
@@ -122,6 +122,23 @@ describe('sender decisions, end to end through the ledger', () => {
     await sender({ PAYOUT_ALLOWED_NS: JSON.stringify({ taxi: [allowed] }) }).runOnce();
     expect(await payout(ids.allowed)).toMatchObject({ status: 'pending' });
     expect(await payout(ids.other)).toMatchObject({ status: 'rejected', error: expect.stringContaining('not allowed') });
+  });
+
+  it('payouts of one account in one round take turns (waves): each reads what the one before it reserved', async () => {
+    const c = uniqueClient();
+    await credit(s.client, acc(c), '12', { cpf: [{ external_id: 'R-w', amount: '12', operation_type: 'INSERT_NETTING' }] });
+    const fixed = [];
+    for (let i = 0; i < 3; i++) fixed.push((await insertFixedPayout(s.db.sql, { external_id: `wave-${c}-${i}`, ...acc(c), amount: '5', approve_req: false }))!);
+    const byClient = await byClientPayout(c, '0');
+    expect(await sender().runOnce()).toMatchObject({ count: 4 });
+    expect(await Promise.all(fixed.map((id) => payout(id)))).toMatchObject([
+      { status: 'pending', amount: '5.000000' }, { status: 'pending', amount: '5.000000' },
+      { status: 'rejected', error: 'balance 2 does not cover the payout amount 5' },
+    ]);
+    expect(await payout(byClient)).toMatchObject({ status: 'pending', amount: '2.000000' });
+    expect(await balances(s.client, c)).toEqual(['0', '12']);
+    // The CPF went with the first payout only: the later ones paid what it left.
+    expect(await s.db.sql`select payout_id::text from t_cpf where external_id = 'R-w'`).toEqual([{ payout_id: fixed[0] }]);
   });
 
   it('skips payouts waiting for approval', async () => {
@@ -231,20 +248,36 @@ describe('sender crash safety', () => {
     expect(await payout(id)).toMatchObject({ status: 'pending' });
   });
 
-  it('an accounts failure before the reservation leaves the payout new, the account unlocked, the rest going on', async () => {
-    const [failing, fine] = [uniqueClient(), uniqueClient()];
-    for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
-    const ids = { failing: await byClientPayout(failing, '5'), fine: await byClientPayout(fine, '5') };
-    // The ledger refuses the reservation write of one client with a 503, after its lock was taken.
-    const url = await faultyAccounts(s.url, ({ path, clientId }) => (path === '/v1/batch/write' && clientId === failing ? 503 : undefined));
+  it('a failed reservation call leaves its whole wave new with every account unlocked; the next round pays them', async () => {
+    const [one, two] = [uniqueClient(), uniqueClient()];
+    for (const c of [one, two]) await credit(s.client, acc(c), '5');
+    const ids = { one: await byClientPayout(one, '5'), two: await byClientPayout(two, '5') };
+    // The ledger answers the write call with a 503, after the locks were taken by the read.
+    const url = await faultyAccounts(s.url, ({ path }) => (path === '/v1/batches/write' ? 503 : undefined));
     await sender({}, { accountsUrl: url }).runOnce();
-    expect(await payout(ids.failing)).toMatchObject({ status: 'new' });
-    expect(await payout(ids.fine)).toMatchObject({ status: 'pending' });
-    // The lock was released: a new lock can be taken at once.
-    const lock = await s.client.lockInit({ ...acc(failing), type: 'payout' }, 5);
-    await s.client.lockRemove({ ...acc(failing), type: 'payout' }, lock.uid);
+    expect(await payout(ids.one)).toMatchObject({ status: 'new' });
+    expect(await payout(ids.two)).toMatchObject({ status: 'new' });
+    // The locks were released: new ones can be taken at once.
+    for (const c of [one, two]) {
+      const lock = await s.client.lockInit({ ...acc(c), type: 'payout' }, 5);
+      await s.client.lockRemove({ ...acc(c), type: 'payout' }, lock.uid);
+    }
     await sender().runOnce();
-    expect(await payout(ids.failing)).toMatchObject({ status: 'pending', amount: '5.000000' });
+    expect(await payout(ids.one)).toMatchObject({ status: 'pending', amount: '5.000000' });
+    expect(await payout(ids.two)).toMatchObject({ status: 'pending', amount: '5.000000' });
+  });
+
+  it('an account locked by someone else leaves its payout new while the rest of the wave goes on', async () => {
+    const [busy, fine] = [uniqueClient(), uniqueClient()];
+    for (const c of [busy, fine]) await credit(s.client, acc(c), '5');
+    const ids = { busy: await byClientPayout(busy, '5'), fine: await byClientPayout(fine, '5') };
+    const held = await s.client.lockInit({ ...acc(busy), type: 'payout' }, 30);
+    await sender().runOnce();
+    expect(await payout(ids.busy)).toMatchObject({ status: 'new' });
+    expect(await payout(ids.fine)).toMatchObject({ status: 'pending' });
+    await s.client.lockRemove({ ...acc(busy), type: 'payout' }, held.uid);
+    await sender().runOnce();
+    expect(await payout(ids.busy)).toMatchObject({ status: 'pending', amount: '5.000000' });
   });
 
   it('a database failure while storing one payout leaves it new with nothing stored, the rest going on', async () => {

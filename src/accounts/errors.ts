@@ -67,3 +67,17 @@ export function transportError(op: string, url: string, err: unknown): AccountsE
   const detail = e.code ?? e.cause?.code ?? e.cause?.message ?? String(err);
   return accountsError('unreachable', `accounts ${op}: cannot reach ${url} (${detail})`, undefined, err);
 }
+
+/**
+ * What a gate does after a failed call, the one rule req-gate, the sender and the receiver share:
+ *   'retry'   — leave the item as it is, try again later: a transient failure, a lock someone else
+ *               holds, a lock that expired under us; and anything that is not an AccountsError
+ *               (a bug or a database error says nothing about the item).
+ *   'refused' — the accounts system will answer the same again: the item fails for good, with the
+ *               message (request `error`, payout `rejected`, message to `oebs-errors`).
+ * An idempotency conflict is 'refused' here; the sender first checks whether the key holds an
+ * earlier attempt of its own (ledger.ts), and only a key held by something else reaches this.
+ */
+export function accountsVerdict(err: unknown): 'retry' | 'refused' {
+  return err instanceof AccountsError && err.kind === 'permanent' ? 'refused' : 'retry';
+}

@@ -13,7 +13,7 @@
 //   - money no accrual and no reservation explains is rejected (PAYOUT_PROCESS_DRY_RUN on), or
 //     paid as real money (off).
 import { ledgerEventType } from './oebs-messages.ts';
-import { cmp, floorToMinor, isNegative, isPositive, isWholeMinor, isZero, sub, sum } from './money.ts';
+import { canon, cmp, floorToMinor, isNegative, isPositive, isWholeMinor, isZero, sub, sum } from './money.ts';
 
 export interface LedgerEvent {
   batch_id?: string;
@@ -110,7 +110,7 @@ export function decidePayout(
     return { kind: 'reject', error: `amount ${p.amount} is not a whole number of ${p.currency} minor units (${rules.decimals} decimals)` };
   }
   if (!p.by_client && cmp(balance, p.amount) < 0) {
-    return { kind: 'reject', error: `balance ${balance} does not cover the payout amount ${p.amount}` };
+    return { kind: 'reject', error: `balance ${balance} does not cover the payout amount ${canon(p.amount)}` };
   }
   const amount = p.by_client ? floorToMinor(balance, rules.decimals) : p.amount;
   const behind = moneyBehind(balance, account.history, rules.decimals);

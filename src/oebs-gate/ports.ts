@@ -31,29 +31,44 @@ export interface ReservationKey {
   createdAt: Date;
 }
 
+/** What one locking read showed of an account: the lock refused, or the account under our lock. */
+export type AccountView =
+  | { locked: false; reason: string }
+  | {
+    locked: true; lockUid: string; debit: string; credit: string;
+    /** The account's events from `fromBatchId` on, in ledger order. */
+    history: LedgerEvent[];
+    /** This payout's own reservation, if an earlier attempt wrote one. */
+    earlier: LedgerReservation | undefined;
+  };
+
+export type ReserveResult =
+  | { kind: 'held'; r: LedgerReservation }
+  | { kind: 'retry'; reason: string }
+  | { kind: 'refused'; reason: string };
+
 export interface SenderLedger {
   /**
-   * Locks the payout account and reads its balance and its history from `fromBatchId` (the
-   * previous payout's reservation; the whole history when there was none) — and, found among
-   * the same events, this payout's own reservation if an earlier attempt wrote one. One call: a
-   * crash between reserve and commit costs nothing extra on the normal path.
+   * Locks the payout accounts (each lock granted or refused on its own) and reads their balances
+   * and their histories from `fromBatchId` (the previous payout's reservation; the whole history
+   * when there was none) — and, found among the same events, each payout's own reservation if an
+   * earlier attempt wrote one. One call for all: a crash between reserve and commit costs nothing
+   * extra on the normal path. One view per item, in order.
    */
-  lockAndRead(account: AccountRef, q: { deploymentId: string; payoutId: string; fromBatchId: string | null }): Promise<{
-    lockUid: string; debit: string; credit: string; history: LedgerEvent[]; earlier: LedgerReservation | undefined;
-  }>;
+  lockAndRead(items: { account: AccountRef; key: ReservationKey; fromBatchId: string | null }[]): Promise<AccountView[]>;
   /**
-   * payout → payout_sent, idempotent by the payout's key, releasing the lock in the same write.
-   * Returns the reservation the ledger holds under the key: this one, or an earlier attempt's on
-   * this account. A key held by anything else is an AccountsError 'idempotency-conflict'.
+   * payout → payout_sent for each item, idempotent by the payout's key, each releasing its lock in
+   * the same write; one call for all. `held` is the reservation the ledger holds under the key:
+   * this one, or an earlier attempt's on this account; a key held by anything else is `refused`.
    */
-  reserve(key: ReservationKey, account: AccountRef, lockUid: string, r: Reservation): Promise<LedgerReservation>;
+  reserve(items: { key: ReservationKey; account: AccountRef; lockUid: string; r: Reservation }[]): Promise<ReserveResult[]>;
   /**
-   * The reservation the ledger holds under this payout's key on this account, wherever it sits in
-   * the history (an earlier attempt the history did not show), or undefined.
+   * For each payout, the reservation the ledger holds under its key on its account, wherever it
+   * sits in the history (an earlier attempt the history did not show), or undefined.
    */
-  ownReservation(key: ReservationKey, account: AccountRef): Promise<LedgerReservation | undefined>;
+  ownReservations(items: { key: ReservationKey; account: AccountRef }[]): Promise<(LedgerReservation | undefined)[]>;
   /** Best effort: an unreleased lock expires by itself. */
-  unlock(account: AccountRef, lockUid: string): Promise<void>;
+  unlock(items: { account: AccountRef; lockUid: string }[]): Promise<void>;
 }
 
 export interface TopicMessage {
@@ -67,12 +82,6 @@ export interface Publisher {
   /** Writes the message in the caller's transaction (outbox): it exists iff the transaction commits. */
   publish(tx: Tx, msg: TopicMessage): Promise<unknown>;
 }
-
-/** Errors of the edges carry what to do: `retry` (and `lock-busy`) later, or give up (`permanent`). */
-export const errorKind = (err: unknown): 'retry' | 'lock-busy' | 'permanent' => {
-  const { kind } = (err ?? {}) as { kind?: unknown };
-  return kind === 'permanent' || kind === 'lock-busy' ? kind : 'retry';
-};
 
 /** A payout as the receiver's ledger events need it: the exact reserved amount and its accounts. */
 export interface LedgerPayout {

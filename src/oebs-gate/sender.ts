@@ -1,29 +1,33 @@
-// oebs-gate's sender: reserves the money of new payouts in the ledger and publishes them to OEBS.
+// oebs-gate's sender: reserves the money of new payouts in the ledger and publishes them to OEBS,
+// batch-first. One round (src/worker/round.ts) claims up to PAYOUT_SENDER_LIMIT payouts (row
+// locks, SKIP LOCKED) and, while holding them:
 //
-// One run claims a batch of payouts (row locks, SKIP LOCKED) and keeps that transaction open
-// while it talks to the ledger, so no other replica can touch them. Per payout:
-//   1. lock the account and read balance, accruals, and this payout's own reservation if an
-//      earlier attempt made one: that one is reused as it is — after a crash between reserve and
-//      commit the account is already empty, and deciding again would say "nothing to pay";
-//   2. otherwise decide (pure) and reserve, with the lock released in the same ledger write (a
-//      write from a process whose lock has expired fails, so two writers cannot both reserve);
-//   3. then, in the claim transaction: CPFs, status `pending`, and the message (outbox), which
-//      commit together or not at all.
-// Ledger failures leave the payout `new` for the next round; the other payouts go on.
+//   1. ledger, in waves: wave k takes the k-th payout of every account in the claim (payouts of one
+//      account never race: the second reads what the first reserved). Per wave ONE locking read
+//      (every account's lock, balance and history since its previous reservation) and ONE write
+//      call with every reservation, each releasing its account's lock in the same batch;
+//   2. decisions in between are pure (src/domain/sender-decision.ts); a payout whose earlier
+//      attempt already reserved (a crash between reserve and commit) reuses that reservation;
+//   3. store: CPFs, statuses and outbox messages of the whole round with one statement per kind,
+//      committing together with nothing else or not at all.
+//
+// A failure of one account (its lock busy, its write refused) leaves that payout `new` or rejects
+// it; the others go on. A failure of a whole call leaves the wave `new`: the next round finds
+// whatever did land, by the payouts' ledger keys.
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Config } from '../config.ts';
+import { accountsVerdict } from '../accounts/errors.ts';
+import { minorDecimalsOf, type Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { cmp, isPositive, isWholeMinor, toMinorText } from '../domain/money.ts';
-import { minorDecimalsOf } from '../config.ts';
 import { newPayoutMessage } from '../domain/oebs-messages.ts';
 import { decidePayout } from '../domain/sender-decision.ts';
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
 import { insertCpfs } from '../store/cpf.ts';
-import { claimSendablePayouts, markPayoutDoneEmpty, markPayoutPending, markPayoutRejected, type SendablePayout } from '../store/payouts.ts';
-import { mapLimit } from '../worker/concurrency.ts';
+import { claimSendablePayouts, markPayoutsDoneEmpty, markPayoutsPending, markPayoutsRejected, type SendablePayout } from '../store/payouts.ts';
 import type { RunResult } from '../worker/loop.ts';
-import { errorKind, type AccountRef, type LedgerReservation, type Publisher, type SenderLedger } from './ports.ts';
+import { runRound } from '../worker/round.ts';
+import type { AccountRef, AccountView, LedgerReservation, Publisher, Reservation, SenderLedger } from './ports.ts';
 
 type Outcome =
   | { kind: 'reserved'; p: SendablePayout; r: LedgerReservation }
@@ -40,13 +44,15 @@ export interface SenderDeps {
   newPayoutTopic: (namespace: string, dryRun: boolean) => string;
   log: Logger;
   registry?: Registry;
-  concurrency?: number;
 }
 
 const accountOf = (p: SendablePayout): AccountRef => ({
   namespace: p.namespace, client_id: p.client_id, contract_id: p.contract_id, service_id: p.service_id, currency: p.currency,
 });
+const accountKey = (p: SendablePayout) => JSON.stringify(accountOf(p));
+const keyOf = (p: SendablePayout) => ({ deploymentId: p.deployment_id, payoutId: p.id, createdAt: p.created_at });
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const retry = (p: SendablePayout, reason: string): Outcome => ({ kind: 'retry', p, reason });
 
 export class Sender {
   private readonly handled: Counter<'outcome'>;
@@ -60,86 +66,131 @@ export class Sender {
 
   async runOnce(): Promise<RunResult> {
     const { config, sql, log } = this.deps;
-    const started = performance.now();
-    const outcomes = await sql.begin(async (tx) => {
-      const payouts = await claimSendablePayouts(tx, config.oebsGate.limit);
-      // Payouts of one account take turns (they need the same ledger lock); accounts go in parallel.
-      const byAccount = new Map<string, SendablePayout[]>();
-      for (const p of payouts) {
-        const key = JSON.stringify(accountOf(p));
-        byAccount.set(key, [...(byAccount.get(key) ?? []), p]);
-      }
-      const outcomes = (await mapLimit([...byAccount.values()], this.deps.concurrency ?? 16, async (group) => {
-        const done: Outcome[] = [];
-        for (const p of group) done.push(await this.reserveOne(p));
-        return done;
-      })).flat();
-      for (const o of outcomes) await this.store(tx, o);
-      failpoint('sender.before-commit');
-      return outcomes;
+    const round = await runRound(sql, {
+      claim: (tx) => claimSendablePayouts(tx, config.oebsGate.limit),
+      decide: (payouts) => this.decide(payouts),
+      store: async (tx, outcomes) => {
+        const stored = await this.store(tx, outcomes);
+        failpoint('sender.before-commit');
+        return stored;
+      },
+      isRetry: (o) => o.kind === 'retry',
+    }, {
+      limit: config.oebsGate.limit,
+      // A wave is two accounts calls, each bounded by the accounts timeout; the claim must
+      // outlive them (and no more: a stalled process lets its rows go).
+      idleMs: 2 * config.accounts.timeoutMs + 5_000,
+      statementMs: 60_000,
     });
-    if (!outcomes.length) return { count: 0, full: false };
+    if (!round.outcomes.length) return { count: 0, full: false };
     failpoint('sender.after-commit'); // committed; the relay has not moved the messages yet
-    const counts: Record<Outcome['kind'], number> = { reserved: 0, zero: 0, reject: 0, retry: 0 };
-    for (const o of outcomes) {
-      counts[o.kind]++;
-      this.handled.inc({ outcome: o.kind });
-    }
-    const seconds = (performance.now() - started) / 1000;
-    this.duration.observe(seconds);
-    const retries = outcomes.flatMap((o) => (o.kind === 'retry' ? [`${o.p.id}: ${o.reason}`] : [])).slice(0, 3);
-    log.info({ claimed: outcomes.length, ...counts, ms: Math.round(seconds * 1000), retries }, 'sender batch');
-    return { count: outcomes.length, full: outcomes.length >= config.oebsGate.limit && counts.retry < outcomes.length };
+    for (const o of round.outcomes) this.handled.inc({ outcome: o.kind });
+    this.duration.observe(round.ms / 1000);
+    const retries = round.outcomes.flatMap((o) => (o.kind === 'retry' ? [`${o.p.id}: ${o.reason}`] : [])).slice(0, 3);
+    log.info({ claimed: round.outcomes.length, ...round.counts, ms: Math.round(round.ms), retries }, 'sender batch');
+    return { count: round.outcomes.length, full: round.full };
   }
 
-  /** The ledger part of one payout: no database writes here, only decisions and ledger calls. */
-  private async reserveOne(p: SendablePayout): Promise<Outcome> {
-    const { ledger, config } = this.deps;
-    const account = accountOf(p);
-    const key = { deploymentId: p.deployment_id, payoutId: p.id, createdAt: p.created_at };
-    try {
-      const read = await ledger.lockAndRead(account, { ...key, fromBatchId: p.previous_reserve_batch_id });
-      try {
-        failpoint('sender.after-lock');
-        if (read.earlier) {
-          await ledger.unlock(account, read.lockUid).catch(() => {});
-          return this.reuse(p, read.earlier);
-        }
-        const decision = decidePayout(p, { debit: read.debit, credit: read.credit, history: read.history }, {
-          decimals: minorDecimalsOf(config, p.currency), processDryRun: config.money.processDryRun, allowedNs: config.allowedNs,
-        });
-        if (decision.kind !== 'send') {
-          // Before finishing a payout without money, make sure no earlier attempt of it holds
-          // some: its reservation may sit before the position the history was read from.
-          const own = await ledger.ownReservation(key, account);
-          await ledger.unlock(account, read.lockUid).catch(() => {});
-          if (own) return this.reuse(p, own);
-          return decision.kind === 'zero' ? { kind: 'zero', p, dryRun: decision.dryRun } : { kind: 'reject', p, error: decision.error };
-        }
-        const held = await ledger.reserve(key, account, read.lockUid, { amount: decision.amount, dryRun: decision.dryRun, cpfs: decision.cpfs });
-        failpoint('sender.after-reserve');
-        return held.amount === decision.amount ? { kind: 'reserved', p, r: held } : this.reuse(p, held);
-      } catch (err) {
-        // Release the account for the next round; if the reservation did land (a timeout), the
-        // lock went with it and this fails harmlessly — the next round finds the reservation.
-        await ledger.unlock(account, read.lockUid).catch(() => {});
-        throw err;
+  /** The ledger part: waves of at most one payout per account, no database writes. */
+  private async decide(payouts: SendablePayout[]): Promise<Outcome[]> {
+    const queues = new Map<string, SendablePayout[]>();
+    for (const p of payouts) queues.set(accountKey(p), [...(queues.get(accountKey(p)) ?? []), p]);
+    // Where each account's history starts: its latest reservation, ours of this round included.
+    const position = new Map([...queues].map(([k, ps]) => [k, ps[0]!.previous_reserve_batch_id]));
+    const outcomes = new Map<string, Outcome>();
+    while (queues.size) {
+      const wave = [...queues.values()].map((q) => q.shift()!);
+      for (const o of await this.wave(wave, position)) {
+        const k = accountKey(o.p);
+        outcomes.set(o.p.id, o);
+        if (o.kind === 'reserved') position.set(k, o.r.batchId);
+        // A payout left for later holds back the rest of its account: they pay what it leaves.
+        if (o.kind === 'retry') for (const later of queues.get(k) ?? []) outcomes.set(later.id, retry(later, `waits for payout ${o.p.id} of its account`));
+        if (o.kind === 'retry' || !queues.get(k)?.length) queues.delete(k);
       }
-    } catch (err) {
-      if (errorKind(err) === 'permanent') {
-        this.deps.log.error({ err, payout: p.id }, 'sender: the accounts system refused the payout for good');
-        return { kind: 'reject', p, error: `accounts system refused: ${messageOf(err)}` };
-      }
-      return { kind: 'retry', p, reason: messageOf(err) };
     }
+    return payouts.map((p) => outcomes.get(p.id)!);
+  }
+
+  /** One wave: a payout per account, one locking read and one write for all of them. */
+  private async wave(ps: SendablePayout[], position: ReadonlyMap<string, string | null>): Promise<Outcome[]> {
+    const { ledger, config } = this.deps;
+    let views: AccountView[];
+    try {
+      views = await ledger.lockAndRead(ps.map((p) => ({ account: accountOf(p), key: keyOf(p), fromBatchId: position.get(accountKey(p)) ?? null })));
+    } catch (err) {
+      return this.callFailed(ps, err, 'the locking read', position);
+    }
+    failpoint('sender.after-lock');
+    const outcomes: (Outcome | undefined)[] = [];
+    const toReserve: { i: number; lockUid: string; r: Reservation }[] = [];
+    const unsent: number[] = []; // decided not to send: checked for an earlier reservation first
+    ps.forEach((p, i) => {
+      const v = views[i]!;
+      if (!v.locked) return void (outcomes[i] = retry(p, v.reason));
+      if (v.earlier) return void (outcomes[i] = this.reuse(p, v.earlier));
+      const d = decidePayout(p, v, { decimals: minorDecimalsOf(config, p.currency), processDryRun: config.money.processDryRun, allowedNs: config.allowedNs });
+      if (d.kind === 'send') return void toReserve.push({ i, lockUid: v.lockUid, r: { amount: d.amount, dryRun: d.dryRun, cpfs: d.cpfs } });
+      outcomes[i] = d.kind === 'zero' ? { kind: 'zero', p, dryRun: d.dryRun } : { kind: 'reject', p, error: d.error };
+      unsent.push(i);
+    });
+    const [own] = await Promise.all([
+      // Before finishing a payout without money, make sure no earlier attempt of it holds some:
+      // its reservation may sit before the position its history was read from.
+      ledger.ownReservations(unsent.map((i) => ({ key: keyOf(ps[i]!), account: accountOf(ps[i]!) }))).catch((err: unknown) => err),
+      ledger.unlock(ps.flatMap((p, i) => {
+        const v = views[i]!;
+        return v.locked && !toReserve.some((x) => x.i === i) ? [{ account: accountOf(p), lockUid: v.lockUid }] : [];
+      })),
+    ]);
+    unsent.forEach((i, j) => {
+      if (!Array.isArray(own)) outcomes[i] = retry(ps[i]!, `could not check for an earlier reservation: ${messageOf(own)}`);
+      else if (own[j]) outcomes[i] = this.reuse(ps[i]!, own[j]!);
+    });
+    if (toReserve.length) {
+      const items = toReserve.map((x) => ({ key: keyOf(ps[x.i]!), account: accountOf(ps[x.i]!), lockUid: x.lockUid, r: x.r }));
+      try {
+        const results = await ledger.reserve(items);
+        failpoint('sender.after-reserve');
+        results.forEach((res, j) => {
+          const p = ps[toReserve[j]!.i]!;
+          outcomes[toReserve[j]!.i] = res.kind === 'held' ? this.reuse(p, res.r)
+            : res.kind === 'retry' ? retry(p, res.reason) : this.refused(p, res.reason);
+        });
+      } catch (err) {
+        // The write may or may not have landed: the next round finds what did, by its keys.
+        await ledger.unlock(items);
+        const failed = await this.callFailed(toReserve.map((x) => ps[x.i]!), err, 'the reservation write', position);
+        failed.forEach((o, j) => (outcomes[toReserve[j]!.i] = o));
+      }
+    }
+    return outcomes.map((o) => o!);
   }
 
   /**
-   * A reservation the ledger already holds under this payout's key (an earlier attempt's) is the
-   * payout's money only if it says it is this payout's (the creation time it recorded) and is what
-   * this payout could have reserved: its fixed amount, or a positive whole number of minor units.
-   * Anything else belongs to a namesake (a database restored under the same deployment id, whose
-   * payout ids restarted below ones the ledger has seen): refused loudly, never published.
+   * A whole call failed. Transient: the wave is retried next round. Refused: the answer names no
+   * payout, so each is tried again on its own (a refusal of one payout's read or write then
+   * rejects that payout only).
+   */
+  private async callFailed(ps: SendablePayout[], err: unknown, what: string, position: ReadonlyMap<string, string | null>): Promise<Outcome[]> {
+    if (accountsVerdict(err) === 'retry') return ps.map((p) => retry(p, `${what}: ${messageOf(err)}`));
+    if (ps.length === 1) return [this.refused(ps[0]!, `accounts system refused ${what}: ${messageOf(err)}`)];
+    const one: Outcome[] = [];
+    for (const p of ps) one.push(...(await this.wave([p], position)));
+    return one;
+  }
+
+  private refused(p: SendablePayout, error: string): Outcome {
+    this.deps.log.error({ payout: p.id, error }, 'sender: the accounts system refused the payout for good');
+    return { kind: 'reject', p, error };
+  }
+
+  /**
+   * A reservation the ledger holds under this payout's key is the payout's money only if it says
+   * it is this payout's (the creation time it recorded) and is what this payout could have
+   * reserved: its fixed amount, or a positive whole number of minor units. Anything else belongs
+   * to a namesake (a database restored under the same deployment id, whose payout ids restarted
+   * below ones the ledger has seen): refused loudly, never published.
    */
   private reuse(p: SendablePayout, r: LedgerReservation): Outcome {
     const mine = r.payoutCreatedAt === undefined || r.payoutCreatedAt === p.created_at.toISOString();
@@ -147,37 +198,47 @@ export class Sender {
       ? isPositive(r.amount) && isWholeMinor(r.amount, minorDecimalsOf(this.deps.config, p.currency))
       : cmp(r.amount, p.amount) === 0);
     if (fits) return { kind: 'reserved', p, r };
-    const error = `the ledger holds a reservation of ${r.amount} under this payout's key (batch ${r.batchId}) that this payout did not make; not reused (is this a restored database that needs its deployment id reset?)`;
-    this.deps.log.error({ payout: p.id, reservation: r }, `sender: ${error}`);
-    return { kind: 'reject', p, error };
+    return this.refused(p, `the ledger holds a reservation of ${r.amount} under this payout's key (batch ${r.batchId}) that this payout did not make; not reused (is this a restored database that needs its deployment id reset?)`);
   }
 
   /**
-   * The database part, in a savepoint: one payout's failure leaves it `new`, the rest go on.
-   * The three writes are independent, so they are issued together (postgres.js pipelines them on
-   * the claim's connection, which runs them in order); the first failure aborts the savepoint and
-   * the ones after it fail with it.
+   * The database part: one statement per kind for the whole round. If that fails, payout by payout
+   * in savepoints, so one bad row leaves only itself `new`.
    */
-  private async store(tx: Tx, o: Outcome) {
-    if (o.kind === 'retry') return;
+  private async store(tx: Tx, outcomes: Outcome[]): Promise<Outcome[]> {
     try {
-      await tx.savepoint(async (sp) => {
-        if (o.kind === 'reject') return markPayoutRejected(sp, o.p.id, o.error);
-        if (o.kind === 'zero') return markPayoutDoneEmpty(sp, o.p.id, o.dryRun);
-        await Promise.all([
-          insertCpfs(sp, o.p.id, o.r.cpfs, o.r.dryRun),
-          markPayoutPending(sp, o.p.id, { amount: o.r.amount, dryRun: o.r.dryRun, reserveBatchId: o.r.batchId }),
-          this.deps.publisher.publish(sp as unknown as Tx, {
-            topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
-            key: o.p.id,
-            msgId: o.p.id,
-            payload: newPayoutMessage(o.p, toMinorText(o.r.amount, minorDecimalsOf(this.deps.config, o.p.currency)), new Date()),
-          }),
-        ]);
-      });
+      await tx.savepoint((sp) => this.write(sp, outcomes));
+      return outcomes;
     } catch (err) {
-      this.deps.log.error({ err, payout: o.p.id }, 'sender: storing the outcome failed; the payout stays new');
-      Object.assign(o, { kind: 'retry', reason: messageOf(err) });
+      this.deps.log.warn({ err }, 'sender: storing the round failed, storing payout by payout');
     }
+    const stored: Outcome[] = [];
+    for (const o of outcomes) {
+      try {
+        await tx.savepoint((sp) => this.write(sp, [o]));
+        stored.push(o);
+      } catch (err) {
+        this.deps.log.error({ err, payout: o.p.id }, 'sender: storing the outcome failed; the payout stays new');
+        stored.push(retry(o.p, messageOf(err)));
+      }
+    }
+    return stored;
+  }
+
+  private async write(sp: Tx, outcomes: Outcome[]) {
+    const reserved = outcomes.flatMap((o) => (o.kind === 'reserved' ? [o] : []));
+    // Issued together: postgres.js pipelines them on the claim's connection, which runs them in order.
+    await Promise.all([
+      markPayoutsRejected(sp, outcomes.flatMap((o) => (o.kind === 'reject' ? [{ id: o.p.id, error: o.error }] : []))),
+      markPayoutsDoneEmpty(sp, outcomes.flatMap((o) => (o.kind === 'zero' ? [{ id: o.p.id, dryRun: o.dryRun }] : []))),
+      insertCpfs(sp, reserved.map((o) => ({ payoutId: o.p.id, cpfs: o.r.cpfs, dryRun: o.r.dryRun }))),
+      markPayoutsPending(sp, reserved.map((o) => ({ id: o.p.id, amount: o.r.amount, dryRun: o.r.dryRun, reserveBatchId: o.r.batchId }))),
+      ...reserved.map((o) => this.deps.publisher.publish(sp, {
+        topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
+        key: o.p.id,
+        msgId: o.p.id,
+        payload: newPayoutMessage(o.p, toMinorText(o.r.amount, minorDecimalsOf(this.deps.config, o.p.currency)), new Date()),
+      })),
+    ]);
   }
 }

@@ -2,14 +2,16 @@
 import type { Db } from '../db/connect.ts';
 import type { Cpf } from '../domain/sender-decision.ts';
 
-/** Stores the cash-payment facts of a payout; storing them again changes nothing. */
-export async function insertCpfs(tx: Db, payoutId: string, cpfs: readonly Cpf[], dryRun: boolean): Promise<void> {
-  if (!cpfs.length) return;
+/** Stores the cash-payment facts of payouts in one statement; storing them again changes nothing. */
+export async function insertCpfs(tx: Db, payouts: readonly { payoutId: string; cpfs: readonly Cpf[]; dryRun: boolean }[]): Promise<void> {
+  const rows = payouts.flatMap((p) => p.cpfs.map((c) => ({ ...c, payoutId: p.payoutId, dry: p.dryRun ? 't' : 'f' })));
+  if (!rows.length) return;
   await tx`
     insert into t_cpf (payout_id, operation_type, external_id, amount, dry_run)
-    select ${payoutId}, op, ext, amount, ${dryRun}
-    from unnest(${cpfs.map((c) => c.operation_type)}::text[], ${cpfs.map((c) => c.external_id)}::text[],
-                ${cpfs.map((c) => c.amount)}::numeric[]) as u(op, ext, amount)
+    select payout, op, ext, amount, dry::boolean
+    from unnest(${rows.map((r) => r.payoutId)}::int8[], ${rows.map((r) => r.operation_type)}::text[],
+                ${rows.map((r) => r.external_id)}::text[], ${rows.map((r) => r.amount)}::numeric[], ${rows.map((r) => r.dry)}::text[])
+         as u(payout, op, ext, amount, dry)
     on conflict (payout_id, operation_type, external_id) do nothing`;
 }
 

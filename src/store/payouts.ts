@@ -173,26 +173,37 @@ export async function claimSendablePayouts(tx: Db, limit: number): Promise<Senda
     order by c.id`;
 }
 
-export async function markPayoutRejected(tx: Db, id: string, error: string): Promise<void> {
-  await tx`update t_payout set status = 'rejected', error = ${error}, updated_at = now() where id = ${id} and status = 'new'`;
+// The sender stores a round's outcomes with one statement per kind (the claim holds the rows, so
+// each guard on `new` only protects against a bug, never a race).
+
+export async function markPayoutsRejected(tx: Db, rows: readonly { id: string; error: string }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_payout p set status = 'rejected', error = u.error, updated_at = now()
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.error)}::text[]) as u(id, error)
+    where p.id = u.id and p.status = 'new'`;
 }
 
-/** A payout with nothing to pay finishes by itself: it never goes to OEBS. */
-export async function markPayoutDoneEmpty(tx: Db, id: string, dryRun: boolean): Promise<void> {
-  await tx`update t_payout set status = 'done', amount = 0, amount_oebs = 0, dry_run = ${dryRun}, updated_at = now()
-           where id = ${id} and status = 'new'`;
+/** A payout with nothing to pay (less than one minor unit) finishes by itself: it never goes to OEBS. */
+export async function markPayoutsDoneEmpty(tx: Db, rows: readonly { id: string; dryRun: boolean }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_payout p set status = 'done', amount = 0, amount_oebs = 0, dry_run = u.dry::boolean, updated_at = now()
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => (r.dryRun ? 't' : 'f'))}::text[]) as u(id, dry)
+    where p.id = u.id and p.status = 'new'`;
 }
 
 /** Reserved: amount and amount_oebs are the same whole-kopeck amount, the one OEBS is told to pay. */
-export async function markPayoutPending(
-  tx: Db, id: string, r: { amount: string; dryRun: boolean; reserveBatchId: string },
-): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set status = 'pending', amount = ${r.amount}, amount_oebs = ${r.amount}, dry_run = ${r.dryRun},
-                        reserve_batch_id = ${r.reserveBatchId}, reserve_dt = now(), updated_at = now()
-    where id = ${id} and status = 'new'
-    returning id`;
-  return rows.length === 1;
+export async function markPayoutsPending(tx: Db, rows: readonly { id: string; amount: string; dryRun: boolean; reserveBatchId: string }[]): Promise<number> {
+  if (!rows.length) return 0;
+  const updated = await tx`
+    update t_payout p set status = 'pending', amount = u.amount, amount_oebs = u.amount, dry_run = u.dry::boolean,
+                          reserve_batch_id = u.batch, reserve_dt = now(), updated_at = now()
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.amount)}::numeric[],
+                ${rows.map((r) => (r.dryRun ? 't' : 'f'))}::text[], ${rows.map((r) => r.reserveBatchId)}::int8[]) as u(id, amount, dry, batch)
+    where p.id = u.id and p.status = 'new'
+    returning p.id`;
+  return updated.length;
 }
 
 // ---- receiver (oebs-gate): every status change is guarded by the status it expects, so a late
