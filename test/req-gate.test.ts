@@ -75,16 +75,23 @@ describe('req-gate', () => {
     expect((await payoutsOf(id))[0]).toMatchObject({ approve_req: true });
   });
 
-  it('leaves a request new on a transient accounts failure, fails it on a permanent one, and goes on with the rest', async () => {
+  it('asks for all clients in one call; when the call is refused, client by client: a transient failure leaves its request new, a refusal fails it, the rest goes on', async () => {
     const [flaky, refused, fine] = [uniqueClient(), uniqueClient(), uniqueClient()];
     await credit(s.client, account(fine, '1'), '3');
-    const url = await faultyAccounts(s.url, faultsByClient(new Map([[flaky, 503], [refused, 400]])));
+    const calls: string[][] = [];
+    const url = await faultyAccounts(s.url, ({ path, body }) => {
+      if (path !== '/v1/accounts/list') return undefined;
+      const asked = (JSON.parse(body) as { client_ids: string[] }).client_ids;
+      calls.push(asked);
+      return asked.includes(refused) ? 400 : asked.includes(flaky) ? 503 : undefined;
+    });
     const ids = { flaky: await request(flaky), refused: await request(refused), fine: await request(fine) };
     await gate({}, url).runOnce();
     expect(await requestRow(ids.flaky)).toEqual({ status: 'new', error: null });
     expect(await requestRow(ids.refused)).toMatchObject({ status: 'error', error: expect.stringContaining('accounts system refused') });
     expect(await requestRow(ids.fine)).toEqual({ status: 'done', error: null });
     expect(await payoutsOf(ids.fine)).toHaveLength(1);
+    expect(calls).toEqual([[flaky, refused, fine], [flaky], [refused], [fine]]);
     // The accounts system is back: the flaky request goes through on the next round.
     await gate().runOnce();
     expect(await requestRow(ids.flaky)).toEqual({ status: 'done', error: null });

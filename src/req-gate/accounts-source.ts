@@ -4,8 +4,8 @@ import type { PayoutAccountsSource } from './gate.ts';
 
 export function payoutAccountsSource(client: AccountsClient): PayoutAccountsSource {
   return {
-    async listPayoutAccounts(namespace, clientId) {
-      const accounts = await client.listAccounts({ namespace, type: 'payout', client_id: clientId });
+    async listPayoutAccounts(namespace, clientIds) {
+      const accounts = await client.listAccountsOf({ namespace, type: 'payout', client_ids: clientIds });
       return accounts.map((a) => ({
         namespace: a.loc.namespace,
         client_id: a.loc.client_id,

@@ -1,7 +1,8 @@
-// req-gate: turns payout requests into payouts. One run claims a batch of `new` requests (row
-// locks, SKIP LOCKED), asks the accounts system for each client's payout accounts, and commits
-// the payouts together with the requests' new status in the same transaction: a request is never
-// `done` without its payouts, and payouts never exist for a request still `new`.
+// req-gate: turns payout requests into payouts. One round (src/worker/round.ts) claims a batch of
+// `new` requests (row locks, SKIP LOCKED), asks the accounts system for the payout accounts of all
+// their clients in one call per namespace, and commits the payouts together with the requests' new
+// status in the same transaction: a request is never `done` without its payouts, and payouts never
+// exist for a request still `new`.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
@@ -12,23 +13,20 @@ import { findRequestPayoutsByKeys, insertRequestPayouts, type RequestPayoutKey }
 import { claimNewRequests, markRequestError, markRequestsDone, type ClaimedRequest } from '../store/requests.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { RunResult } from '../worker/loop.ts';
+import { runRound } from '../worker/round.ts';
+import { accountsVerdict } from '../accounts/errors.ts';
 
 /** What req-gate needs of the accounts system. */
 export interface PayoutAccountsSource {
-  /** The client's accounts of type `payout` in the namespace. Throws an error with
-   *  `kind: 'retry'` for transient failures; any other `kind` is permanent for this request. */
-  listPayoutAccounts(namespace: string, clientId: string): Promise<PayoutAccount[]>;
+  /** The accounts of type `payout` of these clients in the namespace, in one call. Throws an
+   *  AccountsError (see accountsVerdict) when the call fails. */
+  listPayoutAccounts(namespace: string, clientIds: string[]): Promise<PayoutAccount[]>;
 }
 
 type Outcome =
   | { kind: 'payouts'; req: ClaimedRequest; payouts: PlannedPayout[] }
   | { kind: 'error'; req: ClaimedRequest; error: string }
   | { kind: 'retry'; req: ClaimedRequest; reason: string };
-
-const isPermanent = (err: unknown) => {
-  const kind = (err as { kind?: unknown })?.kind;
-  return kind !== undefined && kind !== 'retry';
-};
 
 export interface ReqGateDeps {
   config: Readonly<Config>;
@@ -50,39 +48,54 @@ export class ReqGate {
 
   async runOnce(): Promise<RunResult> {
     const { config, sql, log } = this.deps;
-    const started = performance.now();
-    const outcomes = await sql.begin(async (tx) => {
-      const claimed = await claimNewRequests(tx, config.reqGate.limit);
-      if (!claimed.length) return [];
-      return this.store(tx, await mapLimit(claimed, 16, (req) => this.plan(req)));
-    });
-    if (!outcomes.length) return { count: 0, full: false };
-    const counts = { done: 0, error: 0, retry: 0, payouts: 0 };
-    for (const o of outcomes) {
-      const outcome = o.kind === 'payouts' ? 'done' : o.kind;
-      counts[outcome]++;
-      this.processed.inc({ outcome });
-      if (o.kind === 'payouts') counts.payouts += o.payouts.length;
+    const round = await runRound(sql, {
+      claim: (tx) => claimNewRequests(tx, config.reqGate.limit),
+      decide: (requests) => this.plan(requests),
+      store: (tx, outcomes) => this.store(tx, outcomes),
+      isRetry: (o) => o.kind === 'retry',
+    }, { limit: config.reqGate.limit, idleMs: config.accounts.timeoutMs + 5_000, statementMs: 60_000 });
+    if (!round.outcomes.length) return { count: 0, full: false };
+    let payouts = 0;
+    for (const o of round.outcomes) {
+      this.processed.inc({ outcome: o.kind === 'payouts' ? 'done' : o.kind });
+      if (o.kind === 'payouts') payouts += o.payouts.length;
     }
-    const seconds = (performance.now() - started) / 1000;
-    this.duration.observe(seconds);
-    const retries = outcomes.filter((o) => o.kind === 'retry').slice(0, 3).map((o) => (o as { reason: string }).reason);
-    log.info({ claimed: outcomes.length, ...counts, ms: Math.round(seconds * 1000), retries }, 'req-gate batch');
-    return { count: outcomes.length, full: outcomes.length >= config.reqGate.limit && counts.retry < outcomes.length };
+    this.duration.observe(round.ms / 1000);
+    const retries = round.outcomes.flatMap((o) => (o.kind === 'retry' ? [o.reason] : [])).slice(0, 3);
+    log.info({ claimed: round.outcomes.length, ...round.counts, payouts, ms: Math.round(round.ms), retries }, 'req-gate batch');
+    return { count: round.outcomes.length, full: round.full };
   }
 
-  private async plan(req: ClaimedRequest): Promise<Outcome> {
-    let accounts: PayoutAccount[];
-    try {
-      accounts = await this.deps.accounts.listPayoutAccounts(req.namespace, req.client_id);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (isPermanent(err)) return { kind: 'error', req, error: `accounts system refused the request: ${message}` };
-      return { kind: 'retry', req, reason: message };
-    }
+  /** One accounts call per namespace for all the clients of the claim, then pure plans. */
+  private async plan(requests: ClaimedRequest[]): Promise<Outcome[]> {
+    const namespaces = [...new Set(requests.map((r) => r.namespace))];
+    const list = async (ns: string, clients: string[]) => {
+      try {
+        return { ns, clients, accounts: await this.deps.accounts.listPayoutAccounts(ns, clients) };
+      } catch (err) {
+        return { ns, clients, err };
+      }
+    };
+    const listed = (await Promise.all(namespaces.map(async (ns) => {
+      const clients = [...new Set(requests.filter((r) => r.namespace === ns).map((r) => r.client_id))];
+      const all = await list(ns, clients);
+      // A refusal of the whole call names no client: ask for each on its own, so it fails only its requests.
+      if ('err' in all && clients.length > 1 && accountsVerdict(all.err) === 'refused') return mapLimit(clients, 16, (c) => list(ns, [c]));
+      return [all];
+    }))).flat();
     const approve = this.deps.config.approveRequired;
-    const plan = planRequestPayouts(req, accounts, approve === 'global' || approve.includes(req.namespace));
-    return plan.ok ? { kind: 'payouts', req, payouts: plan.payouts } : { kind: 'error', req, error: plan.error };
+    return requests.map((req): Outcome => {
+      const got = listed.find((l) => l.ns === req.namespace && l.clients.includes(req.client_id))!;
+      if ('err' in got) {
+        const message = got.err instanceof Error ? got.err.message : String(got.err);
+        return accountsVerdict(got.err) === 'refused'
+          ? { kind: 'error', req, error: `accounts system refused the request: ${message}` }
+          : { kind: 'retry', req, reason: message };
+      }
+      const mine = got.accounts.filter((a) => a.client_id === req.client_id);
+      const plan = planRequestPayouts(req, mine, approve === 'global' || approve.includes(req.namespace));
+      return plan.ok ? { kind: 'payouts', req, payouts: plan.payouts } : { kind: 'error', req, error: plan.error };
+    });
   }
 
   /** Everything in one statement per kind; if that fails, request by request so one bad request
