@@ -285,7 +285,10 @@ describe('sender crash safety', () => {
     for (const c of [failing, fine]) await credit(s.client, acc(c), '5');
     const ids = { failing: await byClientPayout(failing, '5'), fine: await byClientPayout(fine, '5') };
     // The publish of one payout fails in SQL, after its CPFs and status went out in the same savepoint.
-    const publisher: Publisher = { publish: (tx, msg) => (msg.key === ids.failing ? tx`select 1 / 0`.then(() => true) : topics.publish(tx, msg)) };
+    const publisher: Publisher = {
+      publish: (tx, msg) => topics.publish(tx, msg),
+      publishMany: (tx, msgs) => (msgs.some((m) => m.key === ids.failing) ? tx`select 1 / 0`.then(() => 0) : topics.publishMany(tx, msgs)),
+    };
     await sender({}, { publisher }).runOnce();
     expect(await payout(ids.failing)).toMatchObject({ status: 'new' });
     expect(await messages(ids.failing)).toEqual([]);

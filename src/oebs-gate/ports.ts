@@ -81,6 +81,8 @@ export interface TopicMessage {
 export interface Publisher {
   /** Writes the message in the caller's transaction (outbox): it exists iff the transaction commits. */
   publish(tx: Tx, msg: TopicMessage): Promise<unknown>;
+  /** Many at once, in order, in the caller's transaction (one statement). */
+  publishMany(tx: Tx, msgs: readonly TopicMessage[]): Promise<unknown>;
 }
 
 /** A payout as the receiver's ledger events need it: the exact reserved amount and its accounts. */

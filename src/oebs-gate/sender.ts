@@ -233,12 +233,12 @@ export class Sender {
       markPayoutsDoneEmpty(sp, outcomes.flatMap((o) => (o.kind === 'zero' ? [{ id: o.p.id, dryRun: o.dryRun }] : []))),
       insertCpfs(sp, reserved.map((o) => ({ payoutId: o.p.id, cpfs: o.r.cpfs, dryRun: o.r.dryRun }))),
       markPayoutsPending(sp, reserved.map((o) => ({ id: o.p.id, amount: o.r.amount, dryRun: o.r.dryRun, reserveBatchId: o.r.batchId }))),
-      ...reserved.map((o) => this.deps.publisher.publish(sp, {
+      this.deps.publisher.publishMany(sp, reserved.map((o) => ({
         topic: this.deps.newPayoutTopic(o.p.namespace, o.r.dryRun),
         key: o.p.id,
         msgId: o.p.id,
         payload: newPayoutMessage(o.p, toMinorText(o.r.amount, minorDecimalsOf(this.deps.config, o.p.currency)), new Date()),
-      })),
+      }))),
     ]);
   }
 }

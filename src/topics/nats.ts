@@ -109,6 +109,10 @@ export class NatsTopics implements Topics {
     return store.insertMessageWithOutbox(tx, msg);
   }
 
+  async publishMany(tx: Tx, msgs: readonly OutgoingMessage[]): Promise<number> {
+    return (await store.insertMessages(tx, msgs, 'outbox')).length;
+  }
+
   async subscribe(opts: SubscribeOptions): Promise<Consumer> {
     const durable = durableFor(opts.group);
     for (const topic of opts.topics) {

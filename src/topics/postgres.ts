@@ -30,6 +30,13 @@ export class PostgresTopics implements Topics {
     return store.insertMessageWithDeliveries(tx, msg);
   }
 
+  async publishMany(tx: Tx, msgs: readonly OutgoingMessage[]): Promise<number> {
+    if (!msgs.length) return 0;
+    // Issued together: one connection runs them in order, so the locks are taken first.
+    const [, ids] = await Promise.all([store.lockTopicsShared(tx, msgs.map((m) => m.topic)), store.insertMessages(tx, msgs, 'deliveries')]);
+    return ids.length;
+  }
+
   async subscribe(opts: SubscribeOptions): Promise<Consumer> {
     for (const topic of opts.topics) await this.ensureSubscription(topic, opts.group);
     const consumer = new PollLoop(() => this.consumeOnce(opts), { idleMs: opts.idleMs ?? 500, onError: this.onError });

@@ -44,6 +44,37 @@ export async function insertMessageWithDeliveries(tx: Tx, m: OutgoingMessage): P
   return rows.length > 0;
 }
 
+/** Shared locks of several topics at once, in a fixed order (see lockTopicShared). */
+export async function lockTopicsShared(tx: Tx, topics: readonly string[]): Promise<void> {
+  await tx`select pg_advisory_xact_lock_shared(${TOPIC_LOCK}, hashtext(t)) from unnest(${[...new Set(topics)].sort()}::text[]) as t order by t`;
+}
+
+/**
+ * Many messages in one statement, in the order given: logged, and either fanned out to the
+ * subscribed groups (Postgres backend) or queued for the relay (NATS). The ids of the ones new.
+ */
+export async function insertMessages(tx: Tx, ms: readonly OutgoingMessage[], then: 'deliveries' | 'outbox'): Promise<string[]> {
+  if (!ms.length) return [];
+  const rows = await tx<{ id: string }[]>`
+    with msg as (
+      insert into topic_message (topic, key, msg_id, payload)
+      select topic, key, msg_id, payload::json
+      from unnest(${ms.map((m) => m.topic)}::text[], ${ms.map((m) => m.key)}::text[], ${ms.map((m) => m.msgId)}::text[],
+                  ${ms.map((m) => encodePayload(m.payload))}::text[]) with ordinality as u(topic, key, msg_id, payload, ord)
+      order by ord
+      on conflict (topic, msg_id) do nothing
+      returning id, topic, key
+    ), fan as (
+      insert into topic_delivery (grp, message_id, topic, key)
+      select s.grp, msg.id, msg.topic, msg.key from msg join topic_subscription s on s.topic = msg.topic
+      where ${then} = 'deliveries'
+    ), queued as (
+      insert into topic_outbox (message_id) select id from msg where ${then} = 'outbox'
+    )
+    select id from msg`;
+  return rows.map((r) => r.id);
+}
+
 /** NATS backend: logs the message and queues it for the relay. False on a repeat. */
 export async function insertMessageWithOutbox(tx: Tx, m: OutgoingMessage): Promise<boolean> {
   const rows = await tx`

@@ -78,6 +78,8 @@ export interface Topics {
   readonly backend: 'postgres' | 'nats';
   /** Writes the message in the caller's open transaction. Returns false for a repeat (topic, msgId). */
   publish(tx: Tx, msg: OutgoingMessage): Promise<boolean>;
+  /** Many messages in the caller's open transaction, in order, in one statement; how many were new. */
+  publishMany(tx: Tx, msgs: readonly OutgoingMessage[]): Promise<number>;
   /** Registers the group (durably) on the topics and returns its consumer; call `start()` to poll. */
   subscribe(opts: SubscribeOptions): Promise<Consumer>;
   /** Moves committed messages to the wire (NATS); a no-op worker for Postgres, where the table is the topic. */

@@ -214,6 +214,28 @@ describe.each([
       }
     });
 
+    it('publishMany: many messages over several topics in one statement, in order per key, repeats dropped', async () => {
+      const topics = await open();
+      const [a, b] = [freshTopic(backend), freshTopic(backend)];
+      const { got, consumer } = await recorder(topics, { topics: [a, b] });
+      const batch = (round: number) => [a, b].flatMap((topic) => ['x', 'y'].map((k) => ({ topic, key: k, msgId: `${k}-${round}`, payload: { round } })));
+      const counts = [];
+      for (let i = 0; i < 5; i++) counts.push(await db.sql.begin((tx) => topics.publishMany(tx, batch(i))));
+      counts.push(await db.sql.begin((tx) => topics.publishMany(tx, batch(2)))); // a repeat: nothing new
+      await db.sql.begin(async (tx) => {
+        await topics.publishMany(tx, batch(9));
+        throw new Error('rolled back');
+      }).catch(() => {});
+      expect(counts).toEqual([4, 4, 4, 4, 4, 0]);
+      await until(() => got.length >= 20, () => round(topics, consumer));
+      expect(await round(topics, consumer)).toBe(0);
+      for (const topic of [a, b]) {
+        for (const k of ['x', 'y']) {
+          expect(got.filter((m) => m.topic === topic && m.key === k).map((m) => m.msgId)).toEqual([0, 1, 2, 3, 4].map((i) => `${k}-${i}`));
+        }
+      }
+    });
+
     it('delivers a duplicate publish of one msgId once', async () => {
       const topics = await open();
       const topic = freshTopic(backend);
