@@ -22,6 +22,12 @@ if (process.argv[2] === 'req-gate') {
   const topics = await createTopics(config, sql);
   gate = new Sender({ config, sql, ledger: senderLedger(accounts, config.accounts.lockTimeoutS), publisher: topics, newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log });
 }
+// Ready: the benchmark starts the clock when every replica is, so process start-up (loading the
+// TypeScript, connecting) is not counted as gate time.
+await sql`select 1`;
+process.stdout.write('ready\n');
+await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
 let idle = 0;
 while (idle < 2) idle = (await gate.runOnce()).count === 0 ? idle + 1 : 0;
 await sql.end();
+process.exit(0);

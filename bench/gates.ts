@@ -30,9 +30,13 @@ async function creditAccounts(url: string, clients: string[]) {
 const clientsOf = () => Array.from({ length: N }, (_, i) => String(++round * 1_000_000 + i + 1));
 
 async function untilNoneLeft(sql: Sql, table: 't_request' | 't_payout', env: Record<string, string>, replicas: number, kind: string) {
+  const children = Array.from({ length: replicas }, () => spawnNode('bench/gate-worker.ts', [kind], env, true));
+  const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
+  // Every replica loaded and connected, then all start at once: start-up is not gate time.
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))));
   const started = performance.now();
-  const children = Array.from({ length: replicas }, () => spawnNode('bench/gate-worker.ts', [kind], env));
-  await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
+  for (const c of children) c.stdin!.write('go\n');
+  await Promise.all(exited);
   const seconds = (performance.now() - started) / 1000;
   const [left] = await sql.unsafe(`select count(*)::int as n from ${table} where status = 'new' and not ${table === 't_payout' ? 'approve_req' : 'false'}`);
   if (left!.n !== 0) throw new Error(`${left!.n} rows of ${table} still new after ${kind}`);

@@ -24,11 +24,12 @@ export async function benchPostgres(): Promise<EmbeddedServer & { cleanup(): Pro
   };
 }
 
-export function spawnNode(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+/** `stdin`: give the child a pipe on standard input (to tell it when to start). */
+export function spawnNode(script: string, args: string[], env: Record<string, string> = {}, stdin = false): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
 }
 
