@@ -15,7 +15,8 @@ const points = [
   { point: 'api.after-insert', backend: 'postgres' }, // stored, the reply never sent: the caller retries
   { point: 'req-gate.after-insert-payouts', backend: 'postgres' }, // payouts written, not committed
   { point: 'sender.after-lock', backend: 'postgres' }, // account locked in the ledger, nothing reserved
-  { point: 'sender.after-reserve', backend: 'postgres' }, // money reserved, payout still new
+  { point: 'accounts.batches-write.mid', backend: 'postgres' }, // the ledger dies in the middle of a batch write
+  { point: 'sender.after-reserve', backend: 'postgres' }, // a wave's money reserved, its payouts still new
   { point: 'sender.after-commit', backend: natsUp ? 'nats' : 'postgres' }, // pending, message not yet relayed
   { point: 'receiver.after-ledger', backend: 'postgres' }, // ledger event written, status not committed
 ];

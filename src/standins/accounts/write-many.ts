@@ -13,6 +13,7 @@
 // claim of all: the call then runs again claiming each batch in its own savepoint, and that batch
 // alone is `rejected`.
 import type { Sql, Tx } from '../../db/connect.ts';
+import { failpoint } from '../../failpoints.ts';
 import { LedgerError } from './errors.ts';
 import { locKey, sortedKeys } from './loc.ts';
 import type { WriteBody } from './schemas.ts';
@@ -92,6 +93,9 @@ async function writeAll(tx: Tx, batches: WriteBody[], hashes: string[], oneByOne
   const leases = new Map<string, Lease>(rows.map((r) => [r.loc_key, { id: r.id, lock_uid: r.lock_uid, lock_live: r.lock_live }]));
   const d = decide(batches, hashes, { claimed, stored, rejected }, leases);
 
+  // Tests kill the stand-in here: batches claimed and accounts locked, no event written yet; the
+  // transaction dies with the process, and the caller must find nothing half-done.
+  failpoint('accounts.batches-write.mid');
   const writtenIds = d.written.map((i) => claimed.get(batches[i]!.external_id)!);
   const used = new Set(d.written.flatMap((i) => batches[i]!.events.map((e) => locKey(e.loc))));
   const unused = created.filter((a) => !used.has(a.loc_key)).map((a) => a.id);
