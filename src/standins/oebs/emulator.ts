@@ -56,6 +56,10 @@ export class OebsEmulator implements Worker {
       handler: (m) => self!.handle(m),
       retry: deps.retry,
       idleMs: deps.idleMs ?? 200,
+      // Payouts are answered independently (each in its own transaction); OEBS is not the thing
+      // under test, so it should not be what limits an end-to-end run.
+      batchSize: 200,
+      concurrency: 8,
     });
     self = new OebsEmulator(deps, routes, consumer);
     return self;
