@@ -302,7 +302,7 @@ describe('ledger failures: transient ones are retried, a crash between ledger an
     const ids = [await pendingPayout(h, ok, '1.5'), await pendingPayout(h, refused, '2.5')];
     const batch = otherBatch(ids[0]!, 3);
     for (const id of ids) await h.receiver.handle(ard(h, id, 'NEW', { payment_batch_id: batch }));
-    const url = await faultyAccounts(h.s.url, ({ path, clientId }) => (path === '/v1/batch/write' && clientId === refused ? 400 : undefined));
+    const url = await faultyAccounts(h.s.url, ({ path, clientId }) => (path === '/v1/batches/write' && clientId === refused ? 400 : undefined));
     const strict = await harnessOn(h.s, {}, { accountsUrl: url });
     await strict.receiver.handle(oebs(h, [batch], 'RECONCILED', `${ids[0]}4`, '4.00'));
     expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'done' });

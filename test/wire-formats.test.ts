@@ -93,7 +93,7 @@ describe('OEBS answers', () => {
     const want = (statusType: string) => ({ ok: true, msg: { statusType, batchIds: ['9223372036854775807', '555'], paymentId: '880001', paymentAmount: '100.5' } });
     expect(parseOebs(parseJsonExact(fixture('oebs-reconciled.json')))).toEqual(want('RECONCILED'));
     expect(parseOebs(parseJsonExact(fixture('oebs-returned-string-amount.json')))).toEqual(want('RETURNED'));
-    expect(oebsKey(parseJsonExact(fixture('oebs-reconciled.json')))).toBe('880001');
+    expect(oebsKey(parseJsonExact(fixture('oebs-reconciled.json')))).toBe('880001/RECONCILED');
   });
 
   const base = () => parseJsonExact(fixture('oebs-reconciled.json')) as Record<string, unknown>;

@@ -107,5 +107,14 @@ export function parseOebs(p: unknown): Parsed<OebsAnswer> {
 
 /** Ordering key of an ARD answer without payout's headers: the payout it is about. */
 export const ardKey = (p: unknown): string => (isObject(p) ? readId(p.message_id) : undefined) ?? '';
-/** Ordering key of an OEBS answer without payout's headers: the payment it is about. */
-export const oebsKey = (p: unknown): string => (isObject(p) ? readId(p.payment_id) : undefined) ?? '';
+/**
+ * Ordering key of an OEBS answer without payout's headers: the payment it is about and its status.
+ * Not the payment alone: a key's later messages wait behind one the receiver defers ("not yet"),
+ * and a RECONCILED of payment A redelivered after payment B paid the payout waits for A's RETURNED
+ * — which, on the same key, would wait behind it until the receiver's bound. The receiver's
+ * decisions do not rest on the order of one payment's statuses (they end the same in any order).
+ */
+export const oebsKey = (p: unknown): string => {
+  const payment = isObject(p) ? readId(p.payment_id) : undefined;
+  return payment === undefined ? '' : `${payment}/${isObject(p) && typeof p.status_type === 'string' ? p.status_type : ''}`;
+};

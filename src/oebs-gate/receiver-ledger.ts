@@ -10,14 +10,17 @@
 // The batches carry no dt and only stable info, so a retry has the same content as the first try
 // (the ledger compares content on a repeated external id).
 import type { AccountsClient, WriteEvent } from '../accounts/client.ts';
+import { coalescingWriter } from '../accounts/coalescer.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
 import { accountLoc } from './ledger.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
 export function receiverLedger(client: AccountsClient): ReceiverLedger {
+  // The receiver's handlers run concurrently: their ledger events travel together, one call.
+  const writeBatch = coalescingWriter(client);
   const write = async (eventType: string, externalId: string, p: LedgerPayout, events: WriteEvent[], extra: Record<string, unknown> = {}) => {
     const info: Record<string, unknown> = { payout_id: p.id, deployment_id: p.deploymentId, dry_run: p.dryRun, ...extra };
-    await client.writeBatch({ event_type: eventType, external_id: externalId, info, events });
+    await writeBatch({ event_type: eventType, external_id: externalId, info, events });
   };
   const sent = (p: LedgerPayout) => accountLoc(p.account, 'payout_sent');
   const key = ledgerExternalId;

@@ -13,6 +13,8 @@ import { eventually } from '../gates-support.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TOKEN = 'e2e-token';
+/** A caller retrying every 200 ms for a minute: a killed api restarts well within that, even on a loaded machine. */
+const RETRIES = 300;
 
 export interface System {
   db: TestDb;
@@ -61,10 +63,10 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
           headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
           body: body ? JSON.stringify(body) : undefined,
         });
-        if (res.status >= 500 && attempt < 50) throw new Error(`status ${res.status}`);
+        if (res.status >= 500 && attempt < RETRIES) throw new Error(`status ${res.status}`);
         return { status: res.status, body: await res.json() };
       } catch (err) {
-        if (attempt >= 50) throw err;
+        if (attempt >= RETRIES) throw err;
         await new Promise((r) => setTimeout(r, 200)); // the api restarts after a crash
       }
     }

@@ -87,7 +87,7 @@ describe.each([
 
   /**
    * What the reader got, per topic, as exact text, ordered by message id (the order of one key is
-   * kept; OEBS's messages are keyed by payment, and the order across keys is not promised).
+   * kept; OEBS's messages are keyed by payment and status, and the order across keys is not promised).
    */
   const byTopic = (got: DeliveredMessage[]) => {
     const out: Record<string, { key: string; msgId: string; body: string }[]> = {};
@@ -101,7 +101,7 @@ describe.each([
     body: `{"status_id":${id}0,${DT},"message_id":${id},"status_type":"NEW","status_info":"","ard_line_id":${id},"payment_batch_id":${id},"payment_check_id":${id}}`,
   });
   const oebs = (id: string, client: string, status: string, attempt: 'A' | 'B', amount = '150.25') => ({
-    key: `${id}${attempt === 'A' ? 1 : 2}`, msgId: `${id}/oebs-${status.toLowerCase()}-${attempt}`,
+    key: `${id}${attempt === 'A' ? 1 : 2}/${status}`, msgId: `${id}/oebs-${status.toLowerCase()}-${attempt}`,
     body: `{${DT},"status_type":"${status}","ard_line_id":${id},"payment_batch_id":[${id}],"payment_id":${id}${attempt === 'A' ? 1 : 2},`
       + `"payment_amount":${amount},"payment_purpose":"Payout ${id} to client ${client}","total_batch_count":1}`,
   });

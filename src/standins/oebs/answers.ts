@@ -132,5 +132,6 @@ function oebs(p: NewPayout, to: StatusTopics, status: OebsStatus['status_type'],
     payment_purpose: `Payout ${p.message_id} to client ${p.billing_client_id}`,
     total_batch_count: new JsonNumber('1'),
   };
-  return { topic: to.oebs, key: payment, msgId: `${p.message_id}/oebs-${status.toLowerCase()}-${attempt}`, payload };
+  // Keyed like the receiver keys OEBS's own messages (see oebsKey): payment and status.
+  return { topic: to.oebs, key: `${payment}/${status}`, msgId: `${p.message_id}/oebs-${status.toLowerCase()}-${attempt}`, payload };
 }
