@@ -3,7 +3,7 @@
 // closes for good (here: the server comes back demanding credentials it does not have), it exits
 // non-zero so that its supervisor restarts it. The test runs its OWN nats-server on a free port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
@@ -15,34 +15,13 @@ import { startStandin, type Standin } from '../accounts/support.ts';
 import { eventually } from '../gates-support.ts';
 import { testConfig } from '../support/config.ts';
 import { freePort } from '../support/ports.ts';
+import { natsServerInstalled, natsUp, startNatsServer } from '../support/nats-server.ts';
 
-const NATS_SERVER = '/usr/sbin/nats-server';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** One nats-server process with JetStream, on `port`, its store in `dir`; extra args as given. */
-export function startNatsServer(port: number, dir: string, args: string[] = []) {
-  const child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...args], { stdio: 'ignore' });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child, exited,
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
-}
+if (!natsServerInstalled) console.warn('nats reconnect: no /usr/sbin/nats-server; test SKIPPED');
 
-export async function natsUp(url: string, auth: { user?: string; pass?: string } = {}): Promise<boolean> {
-  try {
-    const nc = await natsConnect({ servers: url, reconnect: false, timeout: 500, ...auth });
-    await nc.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe.skipIf(!existsSync(NATS_SERVER))('oebs-gate under a NATS server that stops and comes back', () => {
+describe.skipIf(!natsServerInstalled)('oebs-gate under a NATS server that stops and comes back', () => {
   let s: Standin;
   let port: number;
   let dir: string;
