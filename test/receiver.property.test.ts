@@ -139,7 +139,20 @@ it('duplicates, reorderings and crashes never pay twice nor lose money', async (
     } finally {
       setFailpoints([]);
     }
-  }), { numRuns: 30 });
+  }), {
+    numRuns: 30,
+    examples: [
+      // Found by CI and by the run after: RETURNED of a payment that has not paid the payout,
+      // crashing between its two ledger events, must never show the money paid twice (when
+      // another payment paid it) nor refunded before it was paid (when none has).
+      [[{ credited: '1.000000', refused: false, returned: true, contradict: true }, { credited: '1.000000', refused: false, returned: false, contradict: false }], false,
+        [{ pick: 0, crash: false }, { pick: 2121557712, crash: false }, { pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 1283504130, crash: true }, { pick: 0, crash: false }]],
+      [[{ credited: '1.000000', refused: false, returned: true, contradict: false }, { credited: '1.000000', refused: false, returned: false, contradict: false }], false,
+        [{ pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 914365054, crash: true }]],
+      [[{ credited: '1.000000', refused: false, returned: true, contradict: false }, { credited: '1.000000', refused: false, returned: false, contradict: true }], true,
+        [{ pick: 2586179, crash: false }, { pick: 0, crash: false }, { pick: 0, crash: false }, { pick: 1589177499, crash: true }, { pick: 0, crash: false }]],
+    ],
+  });
 }, 120_000);
 
 /**

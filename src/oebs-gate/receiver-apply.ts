@@ -160,8 +160,19 @@ async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, act
       // RETURNED says the payment was made and came back. Its confirm may already be in the ledger
       // though its status change is not (a crash between the two, then this message came first):
       // writing confirm and cancel-payout of this payment (each idempotent) nets to zero either way.
-      await ledgerWrite('the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
-      await ledgerWrite('the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      // The order keeps the ledger sane should the process die between the two (the redelivery
+      // writes the other): a payout another payment paid gets the cancel first, so it never shows
+      // paid twice; a payout not paid yet gets the confirm first, so it never shows refunded
+      // before it was paid. Either way what it shows paid is 0 or its amount.
+      const confirm = () => ledgerWrite('the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
+      const cancel = () => ledgerWrite('the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      if (p.status === 'done') {
+        await cancel();
+        await confirm();
+      } else {
+        await confirm();
+        await cancel();
+      }
       guarded(await markPaymentReturnedUnpaid(tx, p.id, o.paymentId, o.statusType), 'return unpaid');
       await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}, which has not paid this ${p.status} payout (yet): `
         + 'it is remembered as returned, its money stays on payout_sent');
