@@ -10,6 +10,7 @@ import type { Sql } from '../db/connect.ts';
 import { HttpError, authenticate } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
@@ -65,6 +66,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     });
     await v1.register(requestRoutes(deps));
     await v1.register(payoutRoutes(deps));
+    await v1.register(approvalRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }

@@ -75,7 +75,9 @@ export async function getPayout(db: Db, id: string): Promise<PayoutRow | undefin
 }
 
 export interface PayoutFilter {
-  clientId: string;
+  /** Unset only with approveReq: the approval queue spans clients. */
+  clientId?: string;
+  approveReq?: boolean;
   namespaces: readonly string[];
   from?: Date;
   to?: Date;
@@ -86,12 +88,13 @@ export interface PayoutFilter {
 export async function listPayouts(db: Db, f: PayoutFilter): Promise<PayoutRow[]> {
   return db<PayoutRow[]>`
     select * from t_payout
-    where client_id = ${f.clientId}
-      and namespace = any(${f.namespaces as string[]}::text[])
+    where namespace = any(${f.namespaces as string[]}::text[])
+      ${f.clientId !== undefined ? db`and client_id = ${f.clientId}` : db``}
+      ${f.approveReq !== undefined ? db`and approve_req = ${f.approveReq}` : db``}
       ${f.from ? db`and created_at >= ${f.from}` : db``}
       ${f.to ? db`and created_at < ${f.to}` : db``}
       ${f.statuses?.length ? db`and status = any(${f.statuses as string[]}::text[])` : db``}
-    order by created_at, id
+    order by ${f.clientId !== undefined ? db`created_at, id` : db`id`}
     limit ${f.limit}`;
 }
 
@@ -285,4 +288,55 @@ export async function markPaymentReturnedUnpaid(tx: Db, id: string, paymentId: s
       and (status = 'confirmed' or (status = 'done' and oebs_payment_id is distinct from ${paymentId}))
     returning id`;
   return rows.length === 1;
+}
+
+// ---- approvals (api): the history trigger (migration 008) reads who, what and why from settings
+// local to the transaction, so the history row commits with the change it describes.
+
+/** Who is changing payouts in this transaction, and why: the history trigger records it. */
+export async function setHistoryActor(tx: Db, a: { actor: string; action: string; reason?: string }): Promise<void> {
+  await tx`select set_config('payout.actor', ${a.actor}, true), set_config('payout.action', ${a.action}, true),
+                  set_config('payout.reason', ${a.reason ?? ''}, true)`;
+}
+
+/** Locks one payout until the end of the transaction (approve/decline decide under this lock). */
+export async function lockPayout(tx: Db, id: string): Promise<PayoutRow | undefined> {
+  const [row] = await tx<PayoutRow[]>`select * from t_payout where id = ${id} for update`;
+  return row;
+}
+
+/** The latest approve/decline taken on a payout, if any. */
+export async function lastApprovalDecision(db: Db, id: string): Promise<{ action: 'approve' | 'decline'; actor: string | null } | undefined> {
+  const [row] = await db<{ action: 'approve' | 'decline'; actor: string | null }[]>`
+    select action, actor from t_payout_history
+    where payout_id = ${id} and action in ('approve', 'decline')
+    order by id desc limit 1`;
+  return row;
+}
+
+/** Approved: the sender's claim (`not approve_req`) takes it from now on. */
+export async function markPayoutApproved(tx: Db, id: string): Promise<boolean> {
+  const rows = await tx`update t_payout set approve_req = false, updated_at = now()
+                        where id = ${id} and status = 'new' and approve_req returning id`;
+  return rows.length === 1;
+}
+
+/** Declined: rejected before the sender ever saw it, so no money was moved. */
+export async function markPayoutDeclined(tx: Db, id: string, error: string): Promise<boolean> {
+  const rows = await tx`update t_payout set status = 'rejected', error = ${error}, updated_at = now()
+                        where id = ${id} and status = 'new' and approve_req returning id`;
+  return rows.length === 1;
+}
+
+export interface PayoutHistoryRow {
+  status: PayoutStatus;
+  error: string | null;
+  actor: string | null;
+  action: string | null;
+  reason: string | null;
+  created_at: Date;
+}
+
+export async function payoutHistory(db: Db, id: string): Promise<PayoutHistoryRow[]> {
+  return db<PayoutHistoryRow[]>`select status, error, actor, action, reason, created_at from t_payout_history where payout_id = ${id} order by id`;
 }
