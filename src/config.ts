@@ -67,6 +67,39 @@ export interface Config {
      */
     processDryRun: boolean;
   };
+  /** `payout tasks`: periodic checks and housekeeping (src/tasks). */
+  tasks: {
+    intervalMs: number;
+    /** A payout in this status longer than this (since its last change) is stuck. */
+    stuckAfterMs: Record<StuckStatus, number>;
+    /** Topic messages consumed by every group and older than this are deleted; JetStream's max_age. */
+    topicRetentionMs: number;
+    /** Finished requests (done/error) older than this are deleted, with their finished payouts' history kept. */
+    requestRetentionMs: number;
+  };
+}
+
+/** Statuses a payout may wait in; each has its own stuck threshold. */
+export const STUCK_STATUSES = ['new', 'pending', 'confirmed'] as const;
+export type StuckStatus = (typeof STUCK_STATUSES)[number];
+// The original's retardation alerts: a payout not sent within the hour, not confirmed by ARD
+// within a day, not paid by OEBS within five days.
+const STUCK_DEFAULTS: Record<StuckStatus, string> = { new: '1h', pending: '24h', confirmed: '5d' };
+
+function readStuckAfter(r: Reader): Record<StuckStatus, number> {
+  const out = Object.fromEntries(STUCK_STATUSES.map((s) => [s, parseDuration(STUCK_DEFAULTS[s])!])) as Record<StuckStatus, number>;
+  const raw = r.optional('PAYOUT_STUCK_AFTER');
+  if (raw === undefined) return out;
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\w+)=(.+)$/.exec(part);
+    const ms = m ? parseDuration(m[2]!) : undefined;
+    if (!m || !(STUCK_STATUSES as readonly string[]).includes(m[1]!) || !ms) {
+      r.problems.push(`PAYOUT_STUCK_AFTER: "${part}" is not <status>=<duration> with status one of ${STUCK_STATUSES.join(', ')}`);
+      continue;
+    }
+    out[m[1] as StuckStatus] = ms;
+  }
+  return out;
 }
 
 /** Decimals of the currency's minor unit: what a payout in it may carry (2 unless configured). */
@@ -79,11 +112,11 @@ export class ConfigError extends Error {
   }
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500ms`, `30s`, `5m`, `1h` (and a bare number of milliseconds). */
+/** Parses `500ms`, `30s`, `5m`, `1h`, `7d` (and a bare number of milliseconds). */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) return undefined;
   return Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
 }
@@ -308,6 +341,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     money: {
       minorDecimals: readMinorDecimals(r),
       processDryRun: ['on', 'true', '1'].includes(r.oneOf('PAYOUT_PROCESS_DRY_RUN', 'on', ['on', 'off', 'true', 'false', '1', '0'])),
+    },
+    tasks: {
+      intervalMs: r.duration('PAYOUT_TASKS_INTERVAL', '1m'),
+      stuckAfterMs: readStuckAfter(r),
+      topicRetentionMs: r.duration('PAYOUT_TOPIC_RETENTION', '7d'),
+      requestRetentionMs: r.duration('PAYOUT_REQUEST_RETENTION', '90d'),
     },
   };
   if (r.problems.length) throw new ConfigError(r.problems);

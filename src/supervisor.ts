@@ -15,6 +15,8 @@ const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
 const LOCAL_DEFAULTS: Record<string, string> = {
   PAYOUT_REQ_GATE_INTERVAL: '1s',
   PAYOUT_OEBS_GATE_INTERVAL: '1s',
+  PAYOUT_TASKS_INTERVAL: '10s',
+  PAYOUT_STUCK_AFTER: 'new=2m,pending=2m,confirmed=5m',
 };
 
 /** One supervisor per data folder: a second `payout start` would fight the first over Postgres. */

@@ -12,7 +12,9 @@ import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { payoutRoutes } from './routes/payouts.ts';
+import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
+import { registerTaskGauges } from './tasks-metrics.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
 
 export interface ApiDeps {
@@ -43,7 +45,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerMetrics(app);
+  registerTaskGauges(registerMetrics(app), sql, config);
 
   app.get('/ping', { schema: { hide: true } }, async () => 'pong');
   app.get('/pingdb', { schema: { hide: true } }, async (_req, reply) => {
@@ -67,6 +69,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(requestRoutes(deps));
     await v1.register(payoutRoutes(deps));
     await v1.register(approvalRoutes(deps));
+    await v1.register(reconciliationRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }

@@ -340,3 +340,68 @@ export interface PayoutHistoryRow {
 export async function payoutHistory(db: Db, id: string): Promise<PayoutHistoryRow[]> {
   return db<PayoutHistoryRow[]>`select status, error, actor, action, reason, created_at from t_payout_history where payout_id = ${id} order by id`;
 }
+
+// ---- tasks (integrity, stuck gauges)
+
+/** A ledger account of payouts, as `<namespace>/<client>/<contract>/<service>/<currency>`. */
+export interface AccountExpectation {
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+  /** Sum of the account's payouts in pending/confirmed: what payout_sent must hold. */
+  sent: string;
+  /** Sum of its done payouts: what the ledger must have confirmed (paid out). */
+  done: string;
+  sent_ids: string[];
+  done_ids: string[];
+}
+
+/**
+ * What the ledger must hold, per account: the accounts of payouts changed since `since`, of
+ * payouts holding a reservation now (pending/confirmed: their money sits on payout_sent, so a
+ * ledger edited behind payout's back shows there), and the accounts named (open violations).
+ */
+export async function accountExpectations(db: Db, since: Date, named: readonly string[]): Promise<AccountExpectation[]> {
+  return db<AccountExpectation[]>`
+    with touched as (
+      select distinct namespace, client_id, contract_id, service_id, currency from t_payout where updated_at >= ${since}
+      union
+      select distinct namespace, client_id, contract_id, service_id, currency from t_payout where status in ('pending', 'confirmed')
+      union
+      select k[1], k[2]::int8, k[3]::int8, k[4]::int8, k[5]
+      from unnest(${named as string[]}::text[]) as n(subject), string_to_array(n.subject, '/') as k)
+    select t.namespace, t.client_id::text, t.contract_id::text, t.service_id::text, t.currency,
+           coalesce(sum(p.amount) filter (where p.status in ('pending', 'confirmed')), 0)::text as sent,
+           coalesce(sum(p.amount) filter (where p.status = 'done'), 0)::text as done,
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.status in ('pending', 'confirmed')), '{}') as sent_ids,
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.status = 'done' and p.amount > 0), '{}') as done_ids
+    from touched t
+    left join t_payout p on p.namespace = t.namespace and p.client_id = t.client_id and p.contract_id = t.contract_id
+                        and p.service_id = t.service_id and p.currency = t.currency
+    group by t.namespace, t.client_id, t.contract_id, t.service_id, t.currency`;
+}
+
+export interface WaitingStats {
+  status: 'new' | 'pending' | 'confirmed';
+  stuck: string;
+  oldest_seconds: string | null;
+}
+
+/** Per waiting status: how many payouts have waited longer than its threshold, and the oldest wait. */
+export async function waitingStats(db: Db, stuckAfterMs: Record<'new' | 'pending' | 'confirmed', number>): Promise<WaitingStats[]> {
+  return db<WaitingStats[]>`
+    select s.status,
+           (select count(*) from t_payout p where p.status = s.status and p.updated_at < now() - s.after * interval '1 millisecond')::text as stuck,
+           (select extract(epoch from now() - min(p.updated_at)) from t_payout p where p.status = s.status)::text as oldest_seconds
+    from unnest(${['new', 'pending', 'confirmed']}::text[], ${[stuckAfterMs.new, stuckAfterMs.pending, stuckAfterMs.confirmed]}::int8[]) as s(status, after)`;
+}
+
+/** The oldest stuck payouts of a status (for the log: which ones to look at). */
+export async function stuckPayoutIds(db: Db, status: string, afterMs: number, limit: number): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`
+    select id::text from t_payout where status = ${status} and updated_at < now() - ${afterMs} * interval '1 millisecond'
+    order by updated_at limit ${limit}`;
+  return rows.map((r) => r.id);
+}
