@@ -77,6 +77,8 @@ export interface Config {
     /** Finished requests (done/error) older than this are deleted, with their finished payouts' history kept. */
     requestRetentionMs: number;
   };
+  /** The api's back-pressure: every POST /payout-by-client is answered within deadlineMs; at most maxQueue wait. */
+  apiLimits: { deadlineMs: number; maxQueue: number };
 }
 
 /** Statuses a payout may wait in; each has its own stuck threshold. */
@@ -347,6 +349,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       stuckAfterMs: readStuckAfter(r),
       topicRetentionMs: r.duration('PAYOUT_TOPIC_RETENTION', '7d'),
       requestRetentionMs: r.duration('PAYOUT_REQUEST_RETENTION', '90d'),
+    },
+    apiLimits: {
+      deadlineMs: r.duration('PAYOUT_API_DEADLINE', '5s'),
+      maxQueue: r.int('PAYOUT_API_QUEUE', 10_000, 1, 1_000_000),
     },
   };
   if (r.problems.length) throw new ConfigError(r.problems);

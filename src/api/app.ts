@@ -17,6 +17,13 @@ import { requestRoutes } from './routes/requests.ts';
 import { registerTaskGauges } from './tasks-metrics.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The api's write queue (its bound and high-water mark are visible to tests). */
+    requestWriter: RequestWriter;
+  }
+}
+
 export interface ApiDeps {
   config: Readonly<Config>;
   sql: Sql;
@@ -57,7 +64,8 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     }
   });
 
-  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log }) };
+  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log, maxQueue: config.apiLimits.maxQueue }) };
+  app.decorate('requestWriter', deps.requestWriter);
   await app.register(async (v1) => {
     v1.decorateRequest('caller', undefined as never);
     v1.addHook('onRequest', authenticate(config.api.tokens));
@@ -76,7 +84,10 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
 
 /** 4xx say what is wrong; 5xx say nothing of the internals (the log has them). */
 function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: statusText(err.statusCode), message: err.message });
+  if (err instanceof HttpError) {
+    if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
+    return reply.code(err.statusCode).send({ error: statusText(err.statusCode), message: err.message });
+  }
   if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) return reply.code(status).send({ error: statusText(status), message: clientMessage(err) });
