@@ -79,6 +79,22 @@ export interface Config {
   };
   /** The api's back-pressure: every POST /payout-by-client is answered within deadlineMs; at most maxQueue wait. */
   apiLimits: { deadlineMs: number; maxQueue: number };
+  /** Set: /metrics and /docs of the api (and workers' /metrics) need `Authorization: Bearer <it>`. */
+  metricsToken: string | undefined;
+}
+
+/** Tokens printed in the README and .env.example: fine on a laptop, refused anywhere else. */
+export const EXAMPLE_TOKENS: readonly string[] = ['dev-token', 'example-token', 'changeme', 'secret', 'token'];
+
+/** Only `PAYOUT_ENV=dev` accepts what is safe on a laptop only (the example tokens). */
+function checkSafeDefaults(r: Reader, c: Config) {
+  if (c.env === 'dev') return;
+  for (const token of c.api.tokens.keys()) {
+    if (EXAMPLE_TOKENS.includes(token)) r.problems.push(`PAYOUT_API_TOKENS: the example token "${token}" is refused outside PAYOUT_ENV=dev (PAYOUT_ENV=${c.env})`);
+  }
+  if (c.metricsToken !== undefined && EXAMPLE_TOKENS.includes(c.metricsToken)) {
+    r.problems.push(`PAYOUT_METRICS_TOKEN: an example token is refused outside PAYOUT_ENV=dev (PAYOUT_ENV=${c.env})`);
+  }
 }
 
 /** Statuses a payout may wait in; each has its own stuck threshold. */
@@ -300,7 +316,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     r.problems.push('PAYOUT_NAMESPACES: expected a comma-separated list of lowercase names');
   }
   const accountsPort = r.int('PAYOUT_ACCOUNTS_PORT', 8081, 1, 65535);
-  const envName = r.str('PAYOUT_ENV', 'dev');
+  // dev is the default on a laptop only: a production process must say which environment it is.
+  const production = env.NODE_ENV === 'production';
+  if (production && r.optional('PAYOUT_ENV') === undefined) r.problems.push('PAYOUT_ENV: required when NODE_ENV=production (dev is only the default elsewhere)');
+  const envName = r.str('PAYOUT_ENV', production ? 'production' : 'dev');
   const config: Config = {
     env: envName,
     logLevel: r.oneOf('PAYOUT_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -354,7 +373,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       deadlineMs: r.duration('PAYOUT_API_DEADLINE', '5s'),
       maxQueue: r.int('PAYOUT_API_QUEUE', 10_000, 1, 1_000_000),
     },
+    metricsToken: r.optional('PAYOUT_METRICS_TOKEN'),
   };
+  checkSafeDefaults(r, config);
   if (r.problems.length) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

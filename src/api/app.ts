@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
+import { bearerMatches } from '../metrics-token.ts';
 import { HttpError, authenticate } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
@@ -42,6 +43,15 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
   app.setValidatorCompiler(validatorCompiler());
   app.setSchemaErrorFormatter((errors, part) => new Error(describeValidationError(errors as never, part)));
   app.setErrorHandler(errorHandler);
+  // PAYOUT_METRICS_TOKEN puts /metrics and /docs (and its assets) behind a token of their own.
+  const metricsToken = config.metricsToken;
+  if (metricsToken !== undefined) {
+    app.addHook('onRequest', async (req) => {
+      const path = req.url.split('?')[0]!;
+      const guarded = path === '/metrics' || path === '/docs' || path.startsWith('/docs/');
+      if (guarded && !bearerMatches(req.headers.authorization, metricsToken)) throw new HttpError(401, 'this path needs the metrics token: send "Authorization: Bearer <PAYOUT_METRICS_TOKEN>"');
+    });
+  }
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url}` }));
 
   await app.register(swagger, {
