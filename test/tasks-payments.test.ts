@@ -52,4 +52,23 @@ describe('payment reconciliation', () => {
     await runTasksOnce(deps);
     expect(await reportedViolations(h.s.db.sql)).toEqual([]);
   });
+
+  it('reports an ARD check whose payouts\' reservation was cancelled behind payout\'s back, and clears it once restored', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '9.00');
+    await h.receiver.handle(ard(h, id, 'NEW')); // check id = payout id
+    await twoRuns();
+    const mine = async () => (await reportedViolations(h.s.db.sql)).filter((v) => v.payout_ids.includes(id) || v.client_id === c)
+      .map((v) => [v.kind, v.expected, v.actual]).sort();
+    expect(await mine()).toEqual([]);
+
+    const loc = { ...acc(c), type: 'payout_sent' };
+    await h.s.client.writeBatch({ event_type: 'payout-cancel-reserve', external_id: randomUUID(), info: { payout_id: id }, events: [{ loc, type: 'debit', amount: '9' }] });
+    await twoRuns();
+    expect(await mine()).toEqual([['check_ledger', '9.000000', '0.000000'], ['payout_sent', '9.000000', '0.000000']]);
+
+    await h.s.client.writeBatch({ event_type: 'payout-reserve', external_id: randomUUID(), info: { payout_id: id }, events: [{ loc, type: 'credit', amount: '9' }] });
+    await runTasksOnce(deps);
+    expect(await mine()).toEqual([]);
+  });
 });

@@ -6,6 +6,9 @@
 //   - no payout reserved twice (two reserve batches of one payout).
 // Per OEBS payment: its amount = the sum of amount_oebs of the payouts in its batches = what the
 // ledger confirmed for them under this payment (nothing once the payment was returned).
+// Per ARD check: what POST /check tells ARD (the sum of amount_oebs of the check's payouts) = what
+// the ledger holds reserved for them (reserve − cancel-reserve; ARD confirmed them, so none was
+// cancelled).
 import { cmp, sub, sum } from './money.ts';
 import { ledgerEventType } from './oebs-messages.ts';
 
@@ -15,9 +18,11 @@ export const VIOLATION_KINDS = {
   reservedTwice: 'reserved_twice',
   paymentAmount: 'payment_amount',
   paymentLedger: 'payment_ledger',
+  checkLedger: 'check_ledger',
 } as const;
 export const ACCOUNT_KINDS = [VIOLATION_KINDS.payoutSent, VIOLATION_KINDS.confirmed, VIOLATION_KINDS.reservedTwice];
 export const PAYMENT_KINDS = [VIOLATION_KINDS.paymentAmount, VIOLATION_KINDS.paymentLedger];
+export const CHECK_KINDS = [VIOLATION_KINDS.checkLedger];
 
 export interface AccountKey {
   namespace: string;
@@ -127,4 +132,20 @@ export function paymentFindings(p: PaymentFacts, ledgerConfirmed: string): Findi
       detail: `OEBS payment ${p.payment_id}${p.returned ? ' (returned)' : p.reconciled ? '' : ' (not reconciled)'}: the ledger confirmed ${ledgerConfirmed} for its payouts` });
   }
   return out;
+}
+
+/** `check/<id>`: the subject of an ARD check's violation. */
+export const checkSubject = (checkId: string) => `check/${checkId}`;
+export const checkOfSubject = (subject: string) => subject.slice('check/'.length);
+
+/** What the ledger holds reserved for these payouts: reserve credits − cancel-reserve debits on payout_sent. */
+export function reservedFor(payoutIds: ReadonlySet<string>, events: readonly LedgerEvent[]): string {
+  const mine = events.filter((e) => payoutIds.has(String(e.info?.payout_id ?? '')));
+  return sub(amountsOf(mine, ledgerEventType.reserve, 'credit'), amountsOf(mine, ledgerEventType.cancelReserve, 'debit'));
+}
+
+export function checkFindings(c: { check_id: string; amount: string; payout_ids: string[] }, ledgerReserved: string): Finding[] {
+  if (cmp(c.amount, ledgerReserved) === 0) return [];
+  return [{ kind: VIOLATION_KINDS.checkLedger, subject: checkSubject(c.check_id), payout_ids: c.payout_ids, expected: c.amount, actual: ledgerReserved,
+    detail: `ARD check ${c.check_id}: /check answers ${c.amount}, the ledger holds ${ledgerReserved} reserved for its payouts` }];
 }

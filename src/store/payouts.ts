@@ -405,3 +405,25 @@ export async function stuckPayoutIds(db: Db, status: string, afterMs: number, li
     order by updated_at limit ${limit}`;
   return rows.map((r) => r.id);
 }
+
+export interface CheckToReconcile {
+  check_id: string;
+  /** What POST /check answers ARD: the sum of amount_oebs of the check's payouts. */
+  amount: string;
+  payout_ids: string[];
+  accounts: string[];
+}
+
+/** ARD checks of payouts changed since `since`, and those named (open violations), with their payouts. */
+export async function checksToReconcile(db: Db, since: Date, named: readonly string[]): Promise<CheckToReconcile[]> {
+  return db<CheckToReconcile[]>`
+    with checks as (
+      select distinct oebs_check_id from t_payout where updated_at >= ${since} and oebs_check_id is not null
+      union
+      select unnest(${named as string[]}::text[]))
+    select p.oebs_check_id as check_id, coalesce(sum(p.amount_oebs), 0)::text as amount,
+           array_agg(p.id::text order by p.id) as payout_ids,
+           array_agg(distinct p.namespace || '/' || p.client_id || '/' || p.contract_id || '/' || p.service_id || '/' || p.currency) as accounts
+    from t_payout p join checks c on p.oebs_check_id = c.oebs_check_id
+    group by p.oebs_check_id`;
+}

@@ -1,17 +1,17 @@
 // The integrity task: per payout account touched since the last run (and every account holding
 // a reservation, and every account with an open violation), the ledger against payout's tables;
 // per OEBS payment applied since the last run (and every open one), the three-way
-// reconciliation. The ledger is read through the accounts client only: balances and history of
+// reconciliation; per ARD check of payouts changed since the last run, /check against the ledger. The ledger is read through the accounts client only: balances and history of
 // `payout_sent`, up to READ_CHUNK accounts per call. Disagreements are stored (t_violation); a
 // later run that finds agreement clears them. The rules are in src/domain/integrity.ts.
 import type { AccountsClient, Loc } from '../accounts/client.ts';
 import type { Sql } from '../db/connect.ts';
 import {
-  ACCOUNT_KINDS, PAYMENT_KINDS, accountFindings, accountOfSubject, accountSubject, confirmedForPayment, paymentFindings, paymentSubject,
-  type Finding, type LedgerEvent,
+  ACCOUNT_KINDS, CHECK_KINDS, PAYMENT_KINDS, accountFindings, accountOfSubject, accountSubject, checkFindings, checkOfSubject, checkSubject,
+  confirmedForPayment, paymentFindings, paymentSubject, reservedFor, type Finding, type LedgerEvent,
 } from '../domain/integrity.ts';
 import { paymentsToReconcile } from '../store/oebs-payments.ts';
-import { accountExpectations } from '../store/payouts.ts';
+import { accountExpectations, checksToReconcile } from '../store/payouts.ts';
 import { clearAgreeing, openSubjects, recordFindings } from '../store/tasks.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 
@@ -30,6 +30,7 @@ const sentLoc = (subject: string): Loc => {
 export interface IntegrityResult {
   accounts: number;
   payments: number;
+  checks: number;
   findings: Finding[];
 }
 
@@ -53,12 +54,15 @@ async function readLedger(accounts: AccountsClient, subjects: string[]): Promise
 export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient }, since: Date): Promise<IntegrityResult> {
   const { sql } = deps;
   const from = new Date(since.getTime() - LOOKBACK_MS);
-  const [openAccounts, openPayments] = await Promise.all([openSubjects(sql, ACCOUNT_KINDS), openSubjects(sql, PAYMENT_KINDS)]);
-  const [expected, payments] = await Promise.all([
+  const [openAccounts, openPayments, openChecks] = await Promise.all([
+    openSubjects(sql, ACCOUNT_KINDS), openSubjects(sql, PAYMENT_KINDS), openSubjects(sql, CHECK_KINDS),
+  ]);
+  const [expected, payments, checks] = await Promise.all([
     accountExpectations(sql, from, [...new Set(openAccounts.map(accountOfSubject))]),
     paymentsToReconcile(sql, from, openPayments),
+    checksToReconcile(sql, from, openChecks.map(checkOfSubject)),
   ]);
-  const subjects = [...new Set([...expected.map(accountSubject), ...payments.flatMap((p) => p.accounts)])];
+  const subjects = [...new Set([...expected.map(accountSubject), ...payments.flatMap((p) => p.accounts), ...checks.flatMap((c) => c.accounts)])];
   const ledger = await readLedger(deps.accounts, subjects);
 
   const findings: Finding[] = [];
@@ -70,6 +74,10 @@ export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient },
     const events = p.accounts.flatMap((s) => ledger.get(s)?.events ?? []);
     findings.push(...paymentFindings(p, confirmedForPayment(p.payment_id, new Set(p.payout_ids), events)));
   }
+  for (const c of checks) {
+    const events = c.accounts.flatMap((s) => ledger.get(s)?.events ?? []);
+    findings.push(...checkFindings(c, reservedFor(new Set(c.payout_ids), events)));
+  }
   await recordFindings(sql, findings);
   const disagreeing = findings.map((f) => `${f.kind} ${f.subject}`);
   // An account's reserved-twice subjects are cleared when the account was checked and no longer shows them.
@@ -77,5 +85,6 @@ export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient },
   const checkedAccountSubjects = [...checked, ...openAccounts.filter((s) => s.includes('#') && checked.has(accountOfSubject(s)))];
   await clearAgreeing(sql, ACCOUNT_KINDS, checkedAccountSubjects, disagreeing);
   await clearAgreeing(sql, PAYMENT_KINDS, payments.map(paymentSubject), disagreeing);
-  return { accounts: expected.length, payments: payments.length, findings };
+  await clearAgreeing(sql, CHECK_KINDS, checks.map((c) => checkSubject(c.check_id)), disagreeing);
+  return { accounts: expected.length, payments: payments.length, checks: checks.length, findings };
 }
