@@ -13,6 +13,7 @@ import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
 import { HOUSEKEEPING_BATCH } from '../src/tasks/housekeeping.ts';
 import { runTasksOnce, type TaskDeps } from '../src/tasks/main.ts';
+import { runIntegrity } from '../src/tasks/integrity.ts';
 import { runTask } from '../src/tasks/runner.ts';
 import { createTopics } from '../src/topics/index.ts';
 import { topicsFor } from '../src/topics/paths.ts';
@@ -92,6 +93,32 @@ describe('integrity', () => {
     await sentWrite(a, 'credit', '1');
     await runTasksOnce(deps);
     expect(await reconciliation()).toMatchObject({ ok: true, violations: [] });
+  });
+
+  it('leaves an account a gate holds locked (its ledger write ahead of its status commit) for a later run', async () => {
+    const { id, a } = await pendingPayout('12.00');
+    // A gate mid-way: the payout row locked FOR UPDATE, the ledger already moved.
+    const gate = await s.db.sql.reserve();
+    try {
+      await gate`begin`;
+      await gate`select id from t_payout where id = ${id} for update`;
+      await sentWrite(a, 'debit', '12');
+      for (const _ of [1, 2, 3]) {
+        const r = await runTask(s.db.sql, { name: 'integrity-probe', lockKey: 7_260_198, run: ({ since }) => runIntegrity(deps, since) });
+        expect(r!.deferred).toBeGreaterThanOrEqual(1);
+        expect(r!.findings.filter((f) => f.client_id === a.client_id)).toEqual([]);
+      }
+      expect((await reconciliation()).violations.filter((v: { client_id: number }) => v.client_id === Number(a.client_id))).toEqual([]);
+    } finally {
+      await gate`rollback`;
+      gate.release();
+    }
+    // Released and still disagreeing: now it is judged, and reported by the second run.
+    await runTasksOnce(deps);
+    await runTasksOnce(deps);
+    expect((await reconciliation()).violations.filter((v: { client_id: number }) => v.client_id === Number(a.client_id)).map((v: { kind: string }) => v.kind)).toEqual(['payout_sent']);
+    await sentWrite(a, 'credit', '12');
+    await runTasksOnce(deps);
   });
 
   it('finds money confirmed in the ledger that no done payout explains, and a payout reserved twice', async () => {

@@ -427,3 +427,33 @@ export async function checksToReconcile(db: Db, since: Date, named: readonly str
     from t_payout p join checks c on p.oebs_check_id = c.oebs_check_id
     group by p.oebs_check_id`;
 }
+
+/**
+ * Per account (`namespace/client/contract/service/currency`): a fingerprint of its payout rows'
+ * versions (id and xmin: any committed change alters it) and how many of them are row-locked
+ * right now (a gate holds them FOR UPDATE while it writes to the ledger). FOR KEY SHARE SKIP
+ * LOCKED finds the locked ones without waiting, and conflicts with nothing a gate does but its
+ * FOR UPDATE. The integrity task compares a fingerprint taken with its table reads against one
+ * taken after its ledger read: an account that changed or was busy in between is left for the
+ * next run instead of reported (its ledger write and its status commit are not atomic).
+ */
+export async function accountFingerprints(db: Db, subjects: readonly string[], withLocks: boolean): Promise<{ subject: string; fp: string; locked: number }[]> {
+  return db<{ subject: string; fp: string; locked: number }[]>`
+    with acc as (
+      select s.subject, k[1] as namespace, k[2]::int8 as client_id, k[3]::int8 as contract_id, k[4]::int8 as service_id, k[5] as currency
+      from unnest(${subjects as string[]}::text[]) as s(subject), string_to_array(s.subject, '/') as k),
+    unlocked as (
+      select p.id from t_payout p join acc a on p.namespace = a.namespace and p.client_id = a.client_id and p.contract_id = a.contract_id
+        and p.service_id = a.service_id and p.currency = a.currency
+      -- done and rejected rows are left alone: a gate locks them rarely (a return), and the
+      -- two-run rule covers that; locking every row would write every tuple header.
+      where ${withLocks} and p.status in ('new', 'pending', 'confirmed')
+      for key share of p skip locked)
+    select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text, ',' order by p.id)), '') as fp,
+           (count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))::int as locked
+    from acc a
+    left join t_payout p on p.namespace = a.namespace and p.client_id = a.client_id and p.contract_id = a.contract_id
+      and p.service_id = a.service_id and p.currency = a.currency
+    left join unlocked u on u.id = p.id
+    group by a.subject`;
+}

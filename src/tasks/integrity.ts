@@ -4,6 +4,11 @@
 // reconciliation; per ARD check of payouts changed since the last run, /check against the ledger. The ledger is read through the accounts client only: balances and history of
 // `payout_sent`, up to READ_CHUNK accounts per call. Disagreements are stored (t_violation); a
 // later run that finds agreement clears them. The rules are in src/domain/integrity.ts.
+//
+// A gate writes the ledger first and commits the payout's status after, holding the payout's row
+// lock in between; so payout's tables are read in one snapshot with a fingerprint of each
+// account's rows, and an account whose rows changed or were locked by the end of the ledger read
+// is not judged this run (nor cleared): only settled accounts can disagree.
 import type { AccountsClient, Loc } from '../accounts/client.ts';
 import type { Sql } from '../db/connect.ts';
 import {
@@ -11,7 +16,7 @@ import {
   confirmedForPayment, paymentFindings, paymentSubject, reservedFor, type Finding, type LedgerEvent,
 } from '../domain/integrity.ts';
 import { paymentsToReconcile } from '../store/oebs-payments.ts';
-import { accountExpectations, checksToReconcile } from '../store/payouts.ts';
+import { accountExpectations, accountFingerprints, checksToReconcile } from '../store/payouts.ts';
 import { clearAgreeing, openSubjects, recordFindings } from '../store/tasks.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 
@@ -31,6 +36,8 @@ export interface IntegrityResult {
   accounts: number;
   payments: number;
   checks: number;
+  /** Accounts busy (locked or changed) during the run: left for the next one. */
+  deferred: number;
   findings: Finding[];
 }
 
@@ -54,37 +61,52 @@ async function readLedger(accounts: AccountsClient, subjects: string[]): Promise
 export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient }, since: Date): Promise<IntegrityResult> {
   const { sql } = deps;
   const from = new Date(since.getTime() - LOOKBACK_MS);
-  const [openAccounts, openPayments, openChecks] = await Promise.all([
-    openSubjects(sql, ACCOUNT_KINDS), openSubjects(sql, PAYMENT_KINDS), openSubjects(sql, CHECK_KINDS),
-  ]);
-  const [expected, payments, checks] = await Promise.all([
-    accountExpectations(sql, from, [...new Set(openAccounts.map(accountOfSubject))]),
-    paymentsToReconcile(sql, from, openPayments),
-    checksToReconcile(sql, from, openChecks.map(checkOfSubject)),
-  ]);
-  const subjects = [...new Set([...expected.map(accountSubject), ...payments.flatMap((p) => p.accounts), ...checks.flatMap((c) => c.accounts)])];
+  // One snapshot for everything read from payout's tables, with the accounts' fingerprints.
+  const snap = await sql.begin('isolation level repeatable read', async (tx) => {
+    const [openAccounts, openPayments, openChecks] = await Promise.all([
+      openSubjects(tx, ACCOUNT_KINDS), openSubjects(tx, PAYMENT_KINDS), openSubjects(tx, CHECK_KINDS),
+    ]);
+    const expected = await accountExpectations(tx, from, [...new Set(openAccounts.map(accountOfSubject))]);
+    const payments = await paymentsToReconcile(tx, from, openPayments);
+    const checks = await checksToReconcile(tx, from, openChecks.map(checkOfSubject));
+    const subjects = [...new Set([...expected.map(accountSubject), ...payments.flatMap((p) => p.accounts), ...checks.flatMap((c) => c.accounts)])];
+    const before = await accountFingerprints(tx, subjects, false);
+    return { openAccounts, expected, payments, checks, subjects, before };
+  });
+  const { openAccounts, expected, payments, checks, subjects } = snap;
   const ledger = await readLedger(deps.accounts, subjects);
+  // An account a gate changed, or holds locked, since the snapshot may show a ledger write
+  // without its status commit: it is judged by the next run, not now.
+  const after = new Map((await accountFingerprints(sql, subjects, true)).map((a) => [a.subject, a]));
+  const settled = new Set(snap.before.filter((b) => after.get(b.subject)?.fp === b.fp && after.get(b.subject)?.locked === 0).map((b) => b.subject));
+  const allSettled = (accs: string[]) => accs.every((a) => settled.has(a));
 
   const findings: Finding[] = [];
-  for (const a of expected) {
+  const checkedAccounts = expected.filter((a) => settled.has(accountSubject(a)));
+  for (const a of checkedAccounts) {
     const l = ledger.get(accountSubject(a))!;
     findings.push(...accountFindings(a, l.balance, l.events));
   }
-  for (const p of payments) {
-    const events = p.accounts.flatMap((s) => ledger.get(s)?.events ?? []);
+  const checkedPayments = payments.filter((p) => allSettled(p.accounts));
+  for (const p of checkedPayments) {
+    const events = p.accounts.flatMap((a) => ledger.get(a)?.events ?? []);
     findings.push(...paymentFindings(p, confirmedForPayment(p.payment_id, new Set(p.payout_ids), events)));
   }
-  for (const c of checks) {
-    const events = c.accounts.flatMap((s) => ledger.get(s)?.events ?? []);
+  const checkedChecks = checks.filter((c) => allSettled(c.accounts));
+  for (const c of checkedChecks) {
+    const events = c.accounts.flatMap((a) => ledger.get(a)?.events ?? []);
     findings.push(...checkFindings(c, reservedFor(new Set(c.payout_ids), events)));
   }
   await recordFindings(sql, findings);
   const disagreeing = findings.map((f) => `${f.kind} ${f.subject}`);
   // An account's reserved-twice subjects are cleared when the account was checked and no longer shows them.
-  const checked = new Set(expected.map(accountSubject));
+  const checked = new Set(checkedAccounts.map(accountSubject));
   const checkedAccountSubjects = [...checked, ...openAccounts.filter((s) => s.includes('#') && checked.has(accountOfSubject(s)))];
   await clearAgreeing(sql, ACCOUNT_KINDS, checkedAccountSubjects, disagreeing);
-  await clearAgreeing(sql, PAYMENT_KINDS, payments.map(paymentSubject), disagreeing);
-  await clearAgreeing(sql, CHECK_KINDS, checks.map((c) => checkSubject(c.check_id)), disagreeing);
-  return { accounts: expected.length, payments: payments.length, checks: checks.length, findings };
+  await clearAgreeing(sql, PAYMENT_KINDS, checkedPayments.map(paymentSubject), disagreeing);
+  await clearAgreeing(sql, CHECK_KINDS, checkedChecks.map((c) => checkSubject(c.check_id)), disagreeing);
+  return {
+    accounts: checkedAccounts.length, payments: checkedPayments.length, checks: checkedChecks.length,
+    deferred: subjects.length - settled.size, findings,
+  };
 }

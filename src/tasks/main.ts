@@ -25,8 +25,9 @@ export interface TaskDeps {
 export async function runTasksOnce(d: TaskDeps): Promise<void> {
   const integrity = await runTask(d.sql, { name: 'integrity', lockKey: TASK_LOCK_KEYS.integrity, run: ({ since }) => runIntegrity(d, since) });
   if (integrity?.findings.length) {
+    // Reported (GET /reconciliation, the gauge) once the next run finds them again.
     d.log.warn({ findings: integrity.findings.slice(0, 20), count: integrity.findings.length }, 'integrity: the ledger and the payouts disagree');
-  } else if (integrity) d.log.debug({ accounts: integrity.accounts, payments: integrity.payments }, 'integrity: all agree');
+  } else if (integrity) d.log.debug({ accounts: integrity.accounts, payments: integrity.payments, checks: integrity.checks, deferred: integrity.deferred }, 'integrity: all agree');
   const stuck = await runTask(d.sql, { name: 'stuck', lockKey: TASK_LOCK_KEYS.stuck, run: () => runStuck(d.sql, d.config) });
   for (const s of stuck ?? []) d.log.warn(s, `stuck: ${s.stuck} payouts ${s.status} for longer than PAYOUT_STUCK_AFTER allows`);
   const kept = await runTask(d.sql, { name: 'housekeeping', lockKey: TASK_LOCK_KEYS.housekeeping, run: ({ startedAt }) => runHousekeeping(d.sql, d.config, startedAt) });
