@@ -1,7 +1,7 @@
 # The original system's targets. Configuration comes from PAYOUT_* variables and .env (see .env.example).
 PAYOUT := bin/payout
 
-.PHONY: install start start-db migrate run-api run-request-gate run-oebs-gate run-accounts run-oebs-emulator test bench
+.PHONY: install start start-db migrate run-api run-request-gate run-oebs-gate run-accounts run-oebs-emulator run-tasks test bench
 
 node_modules: package-lock.json
 	npm ci
@@ -32,6 +32,9 @@ run-accounts: node_modules
 
 run-oebs-emulator: node_modules
 	$(PAYOUT) oebs-emulator
+
+run-tasks: node_modules
+	$(PAYOUT) tasks
 
 test: node_modules
 	npm test

@@ -15,12 +15,13 @@ const commands: Record<string, { about: string; run: () => Promise<Command> }> =
     about: 'the whole system: embedded Postgres, stand-ins, api and gates as supervised processes',
     run: async () => {
       const { runSupervisor } = await import('./supervisor.ts');
-      return (config, log, args) => runSupervisor(config, log, args, ['accounts', 'oebs-emulator', 'api', 'req-gate', 'oebs-gate']);
+      return (config, log, args) => runSupervisor(config, log, args, ['accounts', 'oebs-emulator', 'api', 'req-gate', 'oebs-gate', 'tasks']);
     },
   },
   'req-gate': { about: 'turns payout requests into payouts', run: async () => (await import('./req-gate/main.ts')).runReqGate },
   'oebs-gate': { about: 'reserves payouts in the ledger, sends them to OEBS, follows the answers', run: async () => (await import('./oebs-gate/main.ts')).runOebsGate },
   'oebs-emulator': { about: 'stand-in OEBS/ARD: answers new-payout messages on the status topics', run: async () => (await import('./standins/oebs/main.ts')).runOebsEmulator },
+  tasks: { about: 'periodic jobs: integrity and reconciliation, stuck payouts, housekeeping', run: async () => (await import('./tasks/main.ts')).runTasks },
   'start-db': { about: 'start the embedded Postgres, apply migrations, keep it running', run: async () => (await import('./db/commands.ts')).runStartDb },
 };
 

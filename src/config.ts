@@ -67,6 +67,57 @@ export interface Config {
      */
     processDryRun: boolean;
   };
+  /** `payout tasks`: periodic checks and housekeeping (src/tasks). */
+  tasks: {
+    intervalMs: number;
+    /** A payout in this status longer than this (since its last change) is stuck. */
+    stuckAfterMs: Record<StuckStatus, number>;
+    /** Topic messages consumed by every group and older than this are deleted; JetStream's max_age. */
+    topicRetentionMs: number;
+    /** Finished requests (done/error) older than this are deleted, with their finished payouts' history kept. */
+    requestRetentionMs: number;
+  };
+  /** The api's back-pressure: every POST /payout-by-client is answered within deadlineMs; at most maxQueue wait. */
+  apiLimits: { deadlineMs: number; maxQueue: number };
+  /** Set: /metrics and /docs of the api (and workers' /metrics) need `Authorization: Bearer <it>`. */
+  metricsToken: string | undefined;
+}
+
+/** Tokens printed in the README and .env.example: fine on a laptop, refused anywhere else. */
+export const EXAMPLE_TOKENS: readonly string[] = ['dev-token', 'example-token', 'changeme', 'secret', 'token'];
+
+/** Only `PAYOUT_ENV=dev` accepts what is safe on a laptop only (the example tokens). */
+function checkSafeDefaults(r: Reader, c: Config) {
+  if (c.env === 'dev') return;
+  for (const token of c.api.tokens.keys()) {
+    if (EXAMPLE_TOKENS.includes(token)) r.problems.push(`PAYOUT_API_TOKENS: the example token "${token}" is refused outside PAYOUT_ENV=dev (PAYOUT_ENV=${c.env})`);
+  }
+  if (c.metricsToken !== undefined && EXAMPLE_TOKENS.includes(c.metricsToken)) {
+    r.problems.push(`PAYOUT_METRICS_TOKEN: an example token is refused outside PAYOUT_ENV=dev (PAYOUT_ENV=${c.env})`);
+  }
+}
+
+/** Statuses a payout may wait in; each has its own stuck threshold. */
+export const STUCK_STATUSES = ['new', 'pending', 'confirmed'] as const;
+export type StuckStatus = (typeof STUCK_STATUSES)[number];
+// The original's retardation alerts: a payout not sent within the hour, not confirmed by ARD
+// within a day, not paid by OEBS within five days.
+const STUCK_DEFAULTS: Record<StuckStatus, string> = { new: '1h', pending: '24h', confirmed: '5d' };
+
+function readStuckAfter(r: Reader): Record<StuckStatus, number> {
+  const out = Object.fromEntries(STUCK_STATUSES.map((s) => [s, parseDuration(STUCK_DEFAULTS[s])!])) as Record<StuckStatus, number>;
+  const raw = r.optional('PAYOUT_STUCK_AFTER');
+  if (raw === undefined) return out;
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\w+)=(.+)$/.exec(part);
+    const ms = m ? parseDuration(m[2]!) : undefined;
+    if (!m || !(STUCK_STATUSES as readonly string[]).includes(m[1]!) || !ms) {
+      r.problems.push(`PAYOUT_STUCK_AFTER: "${part}" is not <status>=<duration> with status one of ${STUCK_STATUSES.join(', ')}`);
+      continue;
+    }
+    out[m[1] as StuckStatus] = ms;
+  }
+  return out;
 }
 
 /** Decimals of the currency's minor unit: what a payout in it may carry (2 unless configured). */
@@ -79,11 +130,11 @@ export class ConfigError extends Error {
   }
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500ms`, `30s`, `5m`, `1h` (and a bare number of milliseconds). */
+/** Parses `500ms`, `30s`, `5m`, `1h`, `7d` (and a bare number of milliseconds). */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) return undefined;
   return Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!;
 }
@@ -265,7 +316,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     r.problems.push('PAYOUT_NAMESPACES: expected a comma-separated list of lowercase names');
   }
   const accountsPort = r.int('PAYOUT_ACCOUNTS_PORT', 8081, 1, 65535);
-  const envName = r.str('PAYOUT_ENV', 'dev');
+  // dev is the default on a laptop only: a production process must say which environment it is.
+  const production = env.NODE_ENV === 'production';
+  if (production && r.optional('PAYOUT_ENV') === undefined) r.problems.push('PAYOUT_ENV: required when NODE_ENV=production (dev is only the default elsewhere)');
+  const envName = r.str('PAYOUT_ENV', production ? 'production' : 'dev');
   const config: Config = {
     env: envName,
     logLevel: r.oneOf('PAYOUT_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -309,7 +363,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       minorDecimals: readMinorDecimals(r),
       processDryRun: ['on', 'true', '1'].includes(r.oneOf('PAYOUT_PROCESS_DRY_RUN', 'on', ['on', 'off', 'true', 'false', '1', '0'])),
     },
+    tasks: {
+      intervalMs: r.duration('PAYOUT_TASKS_INTERVAL', '1m'),
+      stuckAfterMs: readStuckAfter(r),
+      topicRetentionMs: r.duration('PAYOUT_TOPIC_RETENTION', '7d'),
+      requestRetentionMs: r.duration('PAYOUT_REQUEST_RETENTION', '90d'),
+    },
+    apiLimits: {
+      deadlineMs: r.duration('PAYOUT_API_DEADLINE', '5s'),
+      maxQueue: r.int('PAYOUT_API_QUEUE', 10_000, 1, 1_000_000),
+    },
+    metricsToken: r.optional('PAYOUT_METRICS_TOKEN'),
   };
+  checkSafeDefaults(r, config);
   if (r.problems.length) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

@@ -15,6 +15,8 @@ const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
 const LOCAL_DEFAULTS: Record<string, string> = {
   PAYOUT_REQ_GATE_INTERVAL: '1s',
   PAYOUT_OEBS_GATE_INTERVAL: '1s',
+  PAYOUT_TASKS_INTERVAL: '10s',
+  PAYOUT_STUCK_AFTER: 'new=2m,pending=2m,confirmed=5m',
 };
 
 /** One supervisor per data folder: a second `payout start` would fight the first over Postgres. */
@@ -41,19 +43,22 @@ interface Component {
 }
 
 export async function runSupervisor(config: Readonly<Config>, log: Logger, args: string[], componentNames: string[]) {
+  const tokens: Record<string, string> = {};
+  // Never printed: a configured token or a password is a secret; only the laptop's dev-token is shown.
+  let tokenLine = 'from PAYOUT_API_TOKENS (not shown)';
+  if (config.api.tokens.size === 0) {
+    if (config.env !== 'dev') throw new Error(`PAYOUT_API_TOKENS: required outside PAYOUT_ENV=dev (PAYOUT_ENV=${config.env})`);
+    // A local run with no tokens configured gets a fixed one, so the README's curl lines work.
+    // The api listens on 127.0.0.1 unless told otherwise; production sets PAYOUT_API_TOKENS.
+    tokens.PAYOUT_API_TOKENS = JSON.stringify({ 'dev-token': { name: 'dev', namespaces: ['*'] } });
+    tokenLine = 'Authorization: Bearer dev-token';
+  }
+
   if (!config.db.url) claimPidFile(config.db.dataDir);
   // A Postgres still running on our data folder with no live supervisor is a leftover of a
   // killed run: stop it and start our own, so that Ctrl-C stops it again.
   const { url, embedded } = await resolveDbUrl(config, log, 'restart');
-
-  let token = [...config.api.tokens.keys()][0];
-  const env: Record<string, string> = { ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), PAYOUT_DB_URL: url };
-  if (!token) {
-    // A local run with no tokens configured gets a fixed one, so the README's curl lines work.
-    // The api listens on 127.0.0.1 unless told otherwise; production sets PAYOUT_API_TOKENS.
-    token = 'dev-token';
-    env.PAYOUT_API_TOKENS = JSON.stringify({ [token]: { name: 'dev', namespaces: ['*'] } });
-  }
+  const env: Record<string, string> = { ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), ...tokens, PAYOUT_DB_URL: url };
 
   const replicas = (name: string) => (name === 'req-gate' || name === 'oebs-gate' ? config.gateReplicas : 1);
   const components: Component[] = componentNames.flatMap((name) =>
@@ -81,9 +86,9 @@ export async function runSupervisor(config: Readonly<Config>, log: Logger, args:
   console.log(`
 payout is starting: ${components.map((c) => c.name).join(', ')}
   api     ${api}/api/v1   (docs: ${api}/docs)
-  token   Authorization: Bearer ${token}
+  token   ${tokenLine}
   ledger  ${config.accounts.url}
-  db      ${url}
+  db      ${withoutPassword(url)}
 Ctrl-C stops everything${embedded ? ', the embedded Postgres included' : ''}.
 `);
 
@@ -101,4 +106,16 @@ Ctrl-C stops everything${embedded ? ', the embedded Postgres included' : ''}.
   };
   process.on('SIGINT', () => void stopAll('SIGINT'));
   process.on('SIGTERM', () => void stopAll('SIGTERM'));
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`: the banner never shows a password. */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    for (const k of [...u.searchParams.keys()]) if (/pass|secret|token/i.test(k)) u.searchParams.set(k, '***');
+    return u.toString();
+  } catch {
+    return '(a URL that does not parse; not shown)';
+  }
 }

@@ -54,3 +54,22 @@ describe('config', () => {
     }
   });
 });
+
+describe('config of the tasks', () => {
+  it('has defaults: stuck after 1h/24h/5d, topics kept 7 days, requests 90', () => {
+    expect(loadConfig({}).tasks).toEqual({
+      intervalMs: 60_000,
+      stuckAfterMs: { new: 3_600_000, pending: 86_400_000, confirmed: 5 * 86_400_000 },
+      topicRetentionMs: 7 * 86_400_000,
+      requestRetentionMs: 90 * 86_400_000,
+    });
+  });
+
+  it('reads PAYOUT_STUCK_AFTER per status, keeping the defaults of the others', () => {
+    expect(loadConfig({ PAYOUT_STUCK_AFTER: 'pending=30s, confirmed=2m' }).tasks.stuckAfterMs).toEqual({ new: 3_600_000, pending: 30_000, confirmed: 120_000 });
+  });
+
+  it.each(['pending', 'done=1m', 'pending=soon', 'pending=0s'])('refuses PAYOUT_STUCK_AFTER=%s naming the variable', (v) => {
+    expect(() => loadConfig({ PAYOUT_STUCK_AFTER: v })).toThrow(/PAYOUT_STUCK_AFTER/);
+  });
+});

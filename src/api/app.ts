@@ -7,12 +7,23 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
+import { bearerMatches } from '../metrics-token.ts';
 import { HttpError, authenticate } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { payoutRoutes } from './routes/payouts.ts';
+import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
+import { registerTaskGauges } from './tasks-metrics.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The api's write queue (its bound and high-water mark are visible to tests). */
+    requestWriter: RequestWriter;
+  }
+}
 
 export interface ApiDeps {
   config: Readonly<Config>;
@@ -32,6 +43,15 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
   app.setValidatorCompiler(validatorCompiler());
   app.setSchemaErrorFormatter((errors, part) => new Error(describeValidationError(errors as never, part)));
   app.setErrorHandler(errorHandler);
+  // PAYOUT_METRICS_TOKEN puts /metrics and /docs (and its assets) behind a token of their own.
+  const metricsToken = config.metricsToken;
+  if (metricsToken !== undefined) {
+    app.addHook('onRequest', async (req) => {
+      const path = req.url.split('?')[0]!;
+      const guarded = path === '/metrics' || path === '/docs' || path.startsWith('/docs/');
+      if (guarded && !bearerMatches(req.headers.authorization, metricsToken)) throw new HttpError(401, 'this path needs the metrics token: send "Authorization: Bearer <PAYOUT_METRICS_TOKEN>"');
+    });
+  }
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url}` }));
 
   await app.register(swagger, {
@@ -42,7 +62,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerMetrics(app);
+  registerTaskGauges(registerMetrics(app), sql, config);
 
   app.get('/ping', { schema: { hide: true } }, async () => 'pong');
   app.get('/pingdb', { schema: { hide: true } }, async (_req, reply) => {
@@ -54,7 +74,8 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     }
   });
 
-  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log }) };
+  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log, maxQueue: config.apiLimits.maxQueue }) };
+  app.decorate('requestWriter', deps.requestWriter);
   await app.register(async (v1) => {
     v1.decorateRequest('caller', undefined as never);
     v1.addHook('onRequest', authenticate(config.api.tokens));
@@ -65,13 +86,18 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     });
     await v1.register(requestRoutes(deps));
     await v1.register(payoutRoutes(deps));
+    await v1.register(approvalRoutes(deps));
+    await v1.register(reconciliationRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }
 
 /** 4xx say what is wrong; 5xx say nothing of the internals (the log has them). */
 function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: statusText(err.statusCode), message: err.message });
+  if (err instanceof HttpError) {
+    if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
+    return reply.code(err.statusCode).send({ error: statusText(err.statusCode), message: err.message });
+  }
   if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) return reply.code(status).send({ error: statusText(status), message: clientMessage(err) });

@@ -9,7 +9,8 @@ declare module 'fastify' {
 }
 
 export class HttpError extends Error {
-  constructor(public readonly statusCode: number, message: string) {
+  /** retryAfterS: sent as Retry-After (with a 503). */
+  constructor(public readonly statusCode: number, message: string, public readonly retryAfterS?: number) {
     super(message);
   }
 }

@@ -6,6 +6,12 @@
 // Requests are keyed by (namespace, external_id): idempotency keys are per tenant. Should the
 // multi-row INSERT fail (a row the database refuses although it passed validation), the batch is
 // written again key by key, so that row fails only its own callers and every other one is stored.
+//
+// Back-pressure: a caller is answered within its deadline whatever the database does. Requests
+// wait in a bounded queue (a full one refuses at once: QueueFull); a request whose deadline passes
+// while still queued leaves the queue unwritten, one already in a statement stays there and may
+// commit late (DeadlineExceeded either way: the caller's retry with the same key finds out). So a
+// stalled database costs at most `maxQueue` queued requests plus `maxInflight` batches of memory.
 import type { Sql } from '../db/connect.ts';
 import { failpoint } from '../failpoints.ts';
 import { findRequestsByKeys, insertRequests, type NewRequest, type RequestKey, type RequestRow } from '../store/requests.ts';
@@ -21,9 +27,16 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
+/** The queue of waiting requests is full: nothing was written. */
+export class QueueFull extends Error {}
+/** The deadline passed before the request's statement committed; it may still commit. */
+export class DeadlineExceeded extends Error {}
+
 export interface WriterOptions {
   maxBatch: number;
   maxInflight: number;
+  /** Most requests waiting for a batch (not counting those in flight). */
+  maxQueue: number;
   /** Told when a batch falls back to row-by-row writes. */
   log?: { warn(obj: object, msg: string): void };
 }
@@ -38,14 +51,38 @@ export class RequestWriter {
   private scheduled = false;
   private inflight = 0;
   private readonly opts: WriterOptions;
+  /** The longest the queue has been (tests and the bound's proof). */
+  maxQueued = 0;
 
   constructor(private readonly sql: Sql, opts: Partial<WriterOptions> = {}) {
-    this.opts = { maxBatch: 1000, maxInflight: 4, ...opts };
+    this.opts = { maxBatch: 1000, maxInflight: 4, maxQueue: 10_000, ...opts };
   }
 
-  submit(req: NewRequest): Promise<SubmitResult> {
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  /** `deadlineMs`: settle by then, with DeadlineExceeded if the write has not committed. */
+  submit(req: NewRequest, deadlineMs?: number): Promise<SubmitResult> {
+    if (this.pending.length >= this.opts.maxQueue) return Promise.reject(new QueueFull(`${this.pending.length} requests are waiting for the database`));
     return new Promise((resolve, reject) => {
-      this.pending.push({ req, resolve, reject });
+      let settled = false;
+      const timer = deadlineMs === undefined ? undefined : setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        const i = this.pending.indexOf(w);
+        if (i >= 0) this.pending.splice(i, 1); // never written: the retry will write it
+        reject(new DeadlineExceeded(`not committed within ${deadlineMs} ms`));
+      }, deadlineMs);
+      const settle = <T>(fn: (v: T) => void) => (v: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn(v);
+      };
+      const w: Waiter = { req, resolve: settle(resolve), reject: settle(reject) };
+      this.pending.push(w);
+      this.maxQueued = Math.max(this.maxQueued, this.pending.length);
       this.schedule();
     });
   }

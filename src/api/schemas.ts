@@ -77,7 +77,9 @@ const DayOrTime = (description: string) =>
 
 export const PayoutListQuery = Type.Object(
   {
-    client_id: Type.String({ pattern: '^[1-9][0-9]{0,15}$' }),
+    client_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'required unless approve_req=true' })),
+    approve_req: Type.Optional(Type.String({ enum: ['true', 'false'], description: 'true: payouts that need a manual approval (the queue: with status=new)' })),
+    status: Type.Optional(Type.String({ enum: [...PAYOUT_STATUSES], description: 'one status (or use statuses)' })),
     from: Type.Optional(DayOrTime('from this moment (a date: from the start of that UTC day)')),
     to: Type.Optional(DayOrTime('before this moment (a date: to the end of that UTC day)')),
     statuses: Type.Optional(Type.String({ pattern: `^(${PAYOUT_STATUSES.join('|')})(,(${PAYOUT_STATUSES.join('|')}))*$`, description: 'comma-separated statuses' })),
@@ -95,3 +97,8 @@ export const CheckBody = Type.Object(
 export const CheckResult = Type.Object({
   checks: Type.Array(Type.Object({ check_id: CheckId, amount: Type.String(), count: Type.Integer() })),
 });
+
+export const DeclineBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: 1000, pattern: '\\S', description: 'why the payout is declined (kept in its history and error)' }) },
+  { additionalProperties: false },
+);

@@ -40,7 +40,7 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   senderLoop.start();
   receiver.start();
   topics.relay.start();
-  const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort) : undefined;
+  const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort, config.metricsToken) : undefined;
   log.info({ intervalMs: config.oebsGate.intervalMs, limit: config.oebsGate.limit, topics: config.topics.backend }, 'oebs-gate running');
   onShutdown(log, async () => {
     await Promise.all([senderLoop.stop(), receiver.stop()]);

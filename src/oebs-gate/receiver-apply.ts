@@ -11,6 +11,7 @@ import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-mac
 import type { ArdAnswer, ErrorSource, OebsAnswer } from '../domain/status-messages.ts';
 import { failpoint } from '../failpoints.ts';
 import { listCpfs, markCpfsDone } from '../store/cpf.ts';
+import { recordAppliedPayment } from '../store/oebs-payments.ts';
 import {
   lockPayoutForReceiver, lockPayoutsOfBatches, markPaymentReturnedUnpaid, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
   recordPayoutOebsStatus, recordPayoutPayment, type PayoutStatus, type ReceiverPayout,
@@ -136,6 +137,9 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
       kinds.push('skip');
     }
   }
+  // Remembered with the changes it made, for the tasks' three-way reconciliation (payment amount
+  // = its payouts = what the ledger confirmed): OEBS's amount is stored nowhere else.
+  await recordAppliedPayment(tx, { paymentId: o.paymentId, dryRun: route.dryRun, namespaces: route.namespaces, amount: o.paymentAmount, batchIds: o.batchIds, statusType: o.statusType });
   return kinds;
 }
 

@@ -22,7 +22,7 @@ export async function runReqGate(config: Readonly<Config>, log: Logger) {
     onError: (err) => log.error({ err }, 'req-gate run failed'),
   });
   loop.start();
-  const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort) : undefined;
+  const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort, config.metricsToken) : undefined;
   log.info({ intervalMs: config.reqGate.intervalMs, limit: config.reqGate.limit, accounts: config.accounts.url }, 'req-gate running');
   onShutdown(log, async () => {
     await loop.stop();

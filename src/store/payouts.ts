@@ -75,7 +75,9 @@ export async function getPayout(db: Db, id: string): Promise<PayoutRow | undefin
 }
 
 export interface PayoutFilter {
-  clientId: string;
+  /** Unset only with approveReq: the approval queue spans clients. */
+  clientId?: string;
+  approveReq?: boolean;
   namespaces: readonly string[];
   from?: Date;
   to?: Date;
@@ -86,12 +88,13 @@ export interface PayoutFilter {
 export async function listPayouts(db: Db, f: PayoutFilter): Promise<PayoutRow[]> {
   return db<PayoutRow[]>`
     select * from t_payout
-    where client_id = ${f.clientId}
-      and namespace = any(${f.namespaces as string[]}::text[])
+    where namespace = any(${f.namespaces as string[]}::text[])
+      ${f.clientId !== undefined ? db`and client_id = ${f.clientId}` : db``}
+      ${f.approveReq !== undefined ? db`and approve_req = ${f.approveReq}` : db``}
       ${f.from ? db`and created_at >= ${f.from}` : db``}
       ${f.to ? db`and created_at < ${f.to}` : db``}
       ${f.statuses?.length ? db`and status = any(${f.statuses as string[]}::text[])` : db``}
-    order by created_at, id
+    order by ${f.clientId !== undefined ? db`created_at, id` : db`id`}
     limit ${f.limit}`;
 }
 
@@ -296,4 +299,172 @@ export async function markPaymentReturnedUnpaid(tx: Db, id: string, paymentId: s
       and (status = 'confirmed' or (status = 'done' and oebs_payment_id is distinct from ${paymentId}))
     returning id`;
   return rows.length === 1;
+}
+
+// ---- approvals (api): the history trigger (migration 008) reads who, what and why from settings
+// local to the transaction, so the history row commits with the change it describes.
+
+/** Who is changing payouts in this transaction, and why: the history trigger records it. */
+export async function setHistoryActor(tx: Db, a: { actor: string; action: string; reason?: string }): Promise<void> {
+  await tx`select set_config('payout.actor', ${a.actor}, true), set_config('payout.action', ${a.action}, true),
+                  set_config('payout.reason', ${a.reason ?? ''}, true)`;
+}
+
+/** Locks one payout until the end of the transaction (approve/decline decide under this lock). */
+export async function lockPayout(tx: Db, id: string): Promise<PayoutRow | undefined> {
+  const [row] = await tx<PayoutRow[]>`select * from t_payout where id = ${id} for update`;
+  return row;
+}
+
+/** The latest approve/decline taken on a payout, if any. */
+export async function lastApprovalDecision(db: Db, id: string): Promise<{ action: 'approve' | 'decline'; actor: string | null } | undefined> {
+  const [row] = await db<{ action: 'approve' | 'decline'; actor: string | null }[]>`
+    select action, actor from t_payout_history
+    where payout_id = ${id} and action in ('approve', 'decline')
+    order by id desc limit 1`;
+  return row;
+}
+
+/** Approved: the sender's claim (`not approve_req`) takes it from now on. */
+export async function markPayoutApproved(tx: Db, id: string): Promise<boolean> {
+  const rows = await tx`update t_payout set approve_req = false, updated_at = now()
+                        where id = ${id} and status = 'new' and approve_req returning id`;
+  return rows.length === 1;
+}
+
+/** Declined: rejected before the sender ever saw it, so no money was moved. */
+export async function markPayoutDeclined(tx: Db, id: string, error: string): Promise<boolean> {
+  const rows = await tx`update t_payout set status = 'rejected', error = ${error}, updated_at = now()
+                        where id = ${id} and status = 'new' and approve_req returning id`;
+  return rows.length === 1;
+}
+
+export interface PayoutHistoryRow {
+  status: PayoutStatus;
+  error: string | null;
+  actor: string | null;
+  action: string | null;
+  reason: string | null;
+  created_at: Date;
+}
+
+export async function payoutHistory(db: Db, id: string): Promise<PayoutHistoryRow[]> {
+  return db<PayoutHistoryRow[]>`select status, error, actor, action, reason, created_at from t_payout_history where payout_id = ${id} order by id`;
+}
+
+// ---- tasks (integrity, stuck gauges)
+
+/** A ledger account of payouts, as `<namespace>/<client>/<contract>/<service>/<currency>`. */
+export interface AccountExpectation {
+  namespace: string;
+  client_id: string;
+  contract_id: string;
+  service_id: string;
+  currency: string;
+  /** Sum of the account's payouts in pending/confirmed: what payout_sent must hold. */
+  sent: string;
+  /** Sum of its done payouts: what the ledger must have confirmed (paid out). */
+  done: string;
+  sent_ids: string[];
+  done_ids: string[];
+}
+
+/**
+ * What the ledger must hold, per account: the accounts of payouts changed since `since`, of
+ * payouts holding a reservation now (pending/confirmed: their money sits on payout_sent, so a
+ * ledger edited behind payout's back shows there), and the accounts named (open violations).
+ */
+export async function accountExpectations(db: Db, since: Date, named: readonly string[]): Promise<AccountExpectation[]> {
+  return db<AccountExpectation[]>`
+    with touched as (
+      select distinct namespace, client_id, contract_id, service_id, currency from t_payout where updated_at >= ${since}
+      union
+      select distinct namespace, client_id, contract_id, service_id, currency from t_payout where status in ('pending', 'confirmed')
+      union
+      select k[1], k[2]::int8, k[3]::int8, k[4]::int8, k[5]
+      from unnest(${named as string[]}::text[]) as n(subject), string_to_array(n.subject, '/') as k)
+    select t.namespace, t.client_id::text, t.contract_id::text, t.service_id::text, t.currency,
+           coalesce(sum(p.amount) filter (where p.status in ('pending', 'confirmed')), 0)::text as sent,
+           coalesce(sum(p.amount) filter (where p.status = 'done'), 0)::text as done,
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.status in ('pending', 'confirmed')), '{}') as sent_ids,
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.status = 'done' and p.amount > 0), '{}') as done_ids
+    from touched t
+    left join t_payout p on p.namespace = t.namespace and p.client_id = t.client_id and p.contract_id = t.contract_id
+                        and p.service_id = t.service_id and p.currency = t.currency
+    group by t.namespace, t.client_id, t.contract_id, t.service_id, t.currency`;
+}
+
+export interface WaitingStats {
+  status: 'new' | 'pending' | 'confirmed';
+  stuck: string;
+  oldest_seconds: string | null;
+}
+
+/** Per waiting status: how many payouts have waited longer than its threshold, and the oldest wait. */
+export async function waitingStats(db: Db, stuckAfterMs: Record<'new' | 'pending' | 'confirmed', number>): Promise<WaitingStats[]> {
+  return db<WaitingStats[]>`
+    select s.status,
+           (select count(*) from t_payout p where p.status = s.status and p.updated_at < now() - s.after * interval '1 millisecond')::text as stuck,
+           (select extract(epoch from now() - min(p.updated_at)) from t_payout p where p.status = s.status)::text as oldest_seconds
+    from unnest(${['new', 'pending', 'confirmed']}::text[], ${[stuckAfterMs.new, stuckAfterMs.pending, stuckAfterMs.confirmed]}::int8[]) as s(status, after)`;
+}
+
+/** The oldest stuck payouts of a status (for the log: which ones to look at). */
+export async function stuckPayoutIds(db: Db, status: string, afterMs: number, limit: number): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`
+    select id::text from t_payout where status = ${status} and updated_at < now() - ${afterMs} * interval '1 millisecond'
+    order by updated_at limit ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+export interface CheckToReconcile {
+  check_id: string;
+  /** What POST /check answers ARD: the sum of amount_oebs of the check's payouts. */
+  amount: string;
+  payout_ids: string[];
+  accounts: string[];
+}
+
+/** ARD checks of payouts changed since `since`, and those named (open violations), with their payouts. */
+export async function checksToReconcile(db: Db, since: Date, named: readonly string[]): Promise<CheckToReconcile[]> {
+  return db<CheckToReconcile[]>`
+    with checks as (
+      select distinct oebs_check_id from t_payout where updated_at >= ${since} and oebs_check_id is not null
+      union
+      select unnest(${named as string[]}::text[]))
+    select p.oebs_check_id as check_id, coalesce(sum(p.amount_oebs), 0)::text as amount,
+           array_agg(p.id::text order by p.id) as payout_ids,
+           array_agg(distinct p.namespace || '/' || p.client_id || '/' || p.contract_id || '/' || p.service_id || '/' || p.currency) as accounts
+    from t_payout p join checks c on p.oebs_check_id = c.oebs_check_id
+    group by p.oebs_check_id`;
+}
+
+/**
+ * Per account (`namespace/client/contract/service/currency`): a fingerprint of its payout rows'
+ * versions (id and xmin: any committed change alters it) and how many of them are row-locked
+ * right now (a gate holds them FOR UPDATE while it writes to the ledger). FOR KEY SHARE SKIP
+ * LOCKED finds the locked ones without waiting, and conflicts with nothing a gate does but its
+ * FOR UPDATE. The integrity task compares a fingerprint taken with its table reads against one
+ * taken after its ledger read: an account that changed or was busy in between is left for the
+ * next run instead of reported (its ledger write and its status commit are not atomic).
+ */
+export async function accountFingerprints(db: Db, subjects: readonly string[], withLocks: boolean): Promise<{ subject: string; fp: string; locked: number }[]> {
+  return db<{ subject: string; fp: string; locked: number }[]>`
+    with acc as (
+      select s.subject, k[1] as namespace, k[2]::int8 as client_id, k[3]::int8 as contract_id, k[4]::int8 as service_id, k[5] as currency
+      from unnest(${subjects as string[]}::text[]) as s(subject), string_to_array(s.subject, '/') as k),
+    unlocked as (
+      select p.id from t_payout p join acc a on p.namespace = a.namespace and p.client_id = a.client_id and p.contract_id = a.contract_id
+        and p.service_id = a.service_id and p.currency = a.currency
+      -- done and rejected rows are left alone: a gate locks them rarely (a return), and the
+      -- two-run rule covers that; locking every row would write every tuple header.
+      where ${withLocks} and p.status in ('new', 'pending', 'confirmed')
+      for key share of p skip locked)
+    select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text, ',' order by p.id)), '') as fp,
+           (count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))::int as locked
+    from acc a
+    left join t_payout p on p.namespace = a.namespace and p.client_id = a.client_id and p.contract_id = a.contract_id
+      and p.service_id = a.service_id and p.currency = a.currency
+    left join unlocked u on u.id = p.id
+    group by a.subject`;
 }

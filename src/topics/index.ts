@@ -9,9 +9,9 @@ import type { Topics, TopicsOptions } from './types.ts';
  * `opts.onClosed`: the NATS connection closed for good (it reconnects forever otherwise); a
  * process should exit non-zero then, so its supervisor restarts it.
  */
-export async function createTopics(config: Pick<Config, 'topics'>, sql: Sql, onError?: (err: unknown) => void, opts: TopicsOptions = {}): Promise<Topics> {
+export async function createTopics(config: Pick<Config, 'topics'> & { tasks?: Pick<Config['tasks'], 'topicRetentionMs'> }, sql: Sql, onError?: (err: unknown) => void, opts: TopicsOptions = {}): Promise<Topics> {
   return config.topics.backend === 'nats'
-    ? NatsTopics.open(sql, { url: config.topics.natsUrl, replicas: config.topics.natsReplicas, onError, ...opts })
+    ? NatsTopics.open(sql, { url: config.topics.natsUrl, replicas: config.topics.natsReplicas, maxAgeMs: config.tasks?.topicRetentionMs, onError, ...opts })
     : new PostgresTopics(sql, onError);
 }
 

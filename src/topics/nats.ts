@@ -36,6 +36,8 @@ export interface NatsOptions extends TopicsOptions {
   url: string;
   /** Replicas of each stream (1 for a single server; 3 on a three-node cluster). */
   replicas?: number;
+  /** How long a stream keeps a message (PAYOUT_TOPIC_RETENTION); unset: forever. */
+  maxAgeMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -143,18 +145,24 @@ export class NatsTopics implements Topics {
 
   /**
    * Limits retention (not interest): a group that subscribes later must still find messages
-   * published before it existed. Adding an existing stream with the same config is a no-op.
+   * published before it existed; max_age (PAYOUT_TOPIC_RETENTION) bounds how long they stay. Adding an existing stream with the same config is a no-op.
    */
   private async ensureStream(topic: string): Promise<void> {
     const name = streamFor(topic);
     if (this.streams.has(name)) return;
+    // JetStream refuses a max_age shorter than the duplicate window.
+    const maxAge = this.opts.maxAgeMs ? nanos(Math.max(this.opts.maxAgeMs, DUPLICATE_WINDOW_MS)) : 0;
     try {
       await this.jsm.streams.add({
         name, subjects: [subjectFor(topic)], retention: RetentionPolicy.Limits, storage: StorageType.File,
-        duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: this.replicas,
+        duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: this.replicas, ...(maxAge ? { max_age: maxAge } : {}),
       });
     } catch (err) {
-      await this.jsm.streams.info(name).catch(() => { throw err; }); // exists with other settings: use it
+      const info = await this.jsm.streams.info(name).catch(() => { throw err; }); // exists with other settings: use it
+      // Retention is ours to set on a stream made before it was configured (replicas are not: see README).
+      if (maxAge && info.config.max_age !== maxAge) {
+        await this.jsm.streams.update(name, { ...info.config, max_age: maxAge }).catch((e) => this.onError(e));
+      }
     }
     this.streams.add(name);
   }

@@ -2,6 +2,7 @@
 // when it is set; the api serves its own at /metrics.
 import http from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { bearerMatches } from '../metrics-token.ts';
 
 export function createWorkerRegistry(component: string): Registry {
   const registry = new Registry();
@@ -10,10 +11,12 @@ export function createWorkerRegistry(component: string): Registry {
   return registry;
 }
 
-export function serveMetrics(registry: Registry, host: string, port: number): http.Server {
+/** `token` (PAYOUT_METRICS_TOKEN): when set, a scrape must send it as a bearer token. */
+export function serveMetrics(registry: Registry, host: string, port: number, token?: string): http.Server {
   return http
     .createServer(async (req, res) => {
       if (req.url !== '/metrics') return void res.writeHead(404).end();
+      if (token !== undefined && !bearerMatches(req.headers.authorization, token)) return void res.writeHead(401).end();
       res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
     })
     .listen(port, host);

@@ -9,7 +9,7 @@ import {
   type FixedPayout, type PayoutRow, type PayoutStatus,
 } from '../../store/payouts.ts';
 
-const payoutView = (p: PayoutRow) => ({
+export const payoutView = (p: PayoutRow) => ({
   ...p,
   id: Number(p.id),
   request_id: p.request_id === null ? null : Number(p.request_id),
@@ -73,11 +73,15 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
     const from = q.from ? dayOrTime(q.from, 'start') : undefined;
     const to = q.to ? dayOrTime(q.to, 'end') : undefined;
     if (from && to && from > to) throw new HttpError(400, 'querystring: "from" is after "to"');
+    // The approval queue spans clients; any other list is one client's.
+    if (q.client_id === undefined && q.approve_req !== 'true') throw new HttpError(400, 'querystring: "client_id" is required (unless approve_req=true)');
+    if (q.status !== undefined && q.statuses !== undefined) throw new HttpError(400, 'querystring: give "status" or "statuses", not both');
     const rows = await listPayouts(sql, {
       clientId: q.client_id,
+      approveReq: q.approve_req === undefined ? undefined : q.approve_req === 'true',
       namespaces: grantedNamespaces(req.caller, config.namespaces),
       from, to,
-      statuses: q.statuses?.split(',') as PayoutStatus[] | undefined,
+      statuses: (q.status !== undefined ? [q.status] : q.statuses?.split(',')) as PayoutStatus[] | undefined,
       limit: q.limit ?? 1000,
     });
     return { payouts: rows.map(payoutView) };

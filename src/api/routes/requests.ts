@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, mayUse, requireNamespace } from '../auth.ts';
+import { DeadlineExceeded, QueueFull } from '../request-writer.ts';
 import type { ApiDeps } from '../app.ts';
 import { Created, ErrorBody, IdParam, PayoutByClientBody, RequestView } from '../schemas.ts';
 import { getRequest, type RequestRow } from '../../store/requests.ts';
@@ -18,17 +19,29 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
       summary: 'Ask for a payout of everything on the client\'s payout accounts',
       description: 'Stores the request (status `new`); req-gate turns it into payouts. Idempotent on (namespace, external_id).',
       body: PayoutByClientBody(deps.config.namespaces),
-      response: { 200: Created, 201: Created, 409: ErrorBody },
+      response: { 200: Created, 201: Created, 409: ErrorBody, 503: ErrorBody },
     },
   }, async (req, reply) => {
     const b = req.body;
     requireNamespace(req.caller, b.namespace);
-    const result = await deps.requestWriter.submit({
-      external_id: b.external_id,
-      client_id: String(b.client_id),
-      namespace: b.namespace,
-      cpf_only: b.cpf_only ?? false,
-    });
+    const deadlineMs = deps.config.apiLimits.deadlineMs;
+    let result;
+    try {
+      result = await deps.requestWriter.submit({
+        external_id: b.external_id,
+        client_id: String(b.client_id),
+        namespace: b.namespace,
+        cpf_only: b.cpf_only ?? false,
+      }, deadlineMs);
+    } catch (err) {
+      // Answer in time rather than hang: the caller retries with the same external_id and gets
+      // its id whether or not a late commit happened.
+      if (err instanceof QueueFull) throw new HttpError(503, 'too many requests waiting for the database; retry with the same external_id', 1);
+      if (err instanceof DeadlineExceeded) {
+        throw new HttpError(503, `not stored within ${deadlineMs} ms; retry with the same external_id`, Math.max(1, Math.ceil(deadlineMs / 1000)));
+      }
+      throw err;
+    }
     // The key is (namespace, external_id), so the id named here is of the caller's own namespace.
     if (result.kind === 'conflict') {
       throw new HttpError(409, `external_id "${b.external_id}" was already used for a different request (id ${result.id})`);

@@ -1,0 +1,42 @@
+// Gauges of the tasks' findings and of waiting payouts, computed when /metrics is scraped from
+// the tables (a few index scans), so they are true even if no tasks process runs.
+import { Gauge, type Registry } from 'prom-client';
+import { STUCK_STATUSES, type Config } from '../config.ts';
+import type { Sql } from '../db/connect.ts';
+import { waitingStats } from '../store/payouts.ts';
+import { countReportedViolations } from '../store/tasks.ts';
+
+export function registerTaskGauges(registry: Registry, sql: Sql, config: Readonly<Config>) {
+  new Gauge({
+    name: 'payout_integrity_violations',
+    help: 'open disagreements between the ledger and the payouts (seen by two task runs in a row); 0 when all agree',
+    registers: [registry],
+    async collect() {
+      this.set(await countReportedViolations(sql));
+    },
+  });
+  // One query feeds both gauges: the second collects from what the first read in this scrape.
+  let last: Promise<Awaited<ReturnType<typeof waitingStats>>> | undefined;
+  new Gauge({
+    name: 'payout_stuck',
+    help: 'payouts waiting in a status longer than PAYOUT_STUCK_AFTER allows',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      last = waitingStats(sql, config.tasks.stuckAfterMs);
+      const stats = await last;
+      for (const s of STUCK_STATUSES) this.set({ status: s }, Number(stats.find((x) => x.status === s)?.stuck ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'payout_oldest_seconds',
+    help: 'how long the oldest payout in a status has waited there (0: none waiting)',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const stats = await (last ?? waitingStats(sql, config.tasks.stuckAfterMs));
+      last = undefined;
+      for (const s of STUCK_STATUSES) this.set({ status: s }, Number(stats.find((x) => x.status === s)?.oldest_seconds ?? 0));
+    },
+  });
+}

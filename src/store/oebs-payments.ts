@@ -1,0 +1,58 @@
+// All SQL of t_oebs_payment: the OEBS payments the receiver applied (migration 009).
+import type { Db } from '../db/connect.ts';
+
+export interface AppliedPayment {
+  paymentId: string;
+  dryRun: boolean;
+  namespaces: string[];
+  amount: string;
+  batchIds: string[];
+  statusType: string;
+}
+
+/**
+ * The receiver records a payment it applied, in the transaction that applied it: a message that
+ * waits or fails leaves no row. RECONCILED and RETURNED are remembered as flags (their messages
+ * may come in any order), the amount and batches are the latest message's.
+ */
+export async function recordAppliedPayment(tx: Db, p: AppliedPayment): Promise<void> {
+  const reconciled = p.statusType === 'RECONCILED';
+  const returned = p.statusType === 'RETURNED';
+  await tx`
+    insert into t_oebs_payment (payment_id, dry_run, namespaces, amount, batch_ids, reconciled, returned)
+    values (${p.paymentId}, ${p.dryRun}, ${p.namespaces}, ${p.amount}, ${p.batchIds}, ${reconciled}, ${returned})
+    on conflict (payment_id, dry_run) do update set
+      namespaces = excluded.namespaces, amount = excluded.amount, batch_ids = excluded.batch_ids,
+      reconciled = t_oebs_payment.reconciled or excluded.reconciled,
+      returned = t_oebs_payment.returned or excluded.returned, last_seen = now()`;
+}
+
+export interface PaymentToReconcile {
+  payment_id: string;
+  dry_run: boolean;
+  amount: string;
+  reconciled: boolean;
+  returned: boolean;
+  /** Sum of amount_oebs of the payouts in the payment's batches. */
+  payouts_amount: string;
+  payout_ids: string[];
+  /** The payout accounts of those payouts (`namespace/client/contract/service/currency`). */
+  accounts: string[];
+}
+
+/**
+ * Payments applied since `since`, and those named (open violations, re-checked until they
+ * clear), each with the payouts of its batches (the receiver's own rule for "its payouts").
+ */
+export async function paymentsToReconcile(db: Db, since: Date, named: readonly string[]): Promise<PaymentToReconcile[]> {
+  return db<PaymentToReconcile[]>`
+    select m.payment_id, m.dry_run, m.amount::text, m.reconciled, m.returned,
+           coalesce(sum(p.amount_oebs), 0)::text as payouts_amount,
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.id is not null), '{}') as payout_ids,
+           coalesce(array_agg(distinct p.namespace || '/' || p.client_id || '/' || p.contract_id || '/' || p.service_id || '/' || p.currency)
+                    filter (where p.id is not null), '{}') as accounts
+    from t_oebs_payment m
+    left join t_payout p on p.oebs_batch_id = any(m.batch_ids) and p.namespace = any(m.namespaces) and p.dry_run = m.dry_run
+    where m.last_seen >= ${since} or (m.payment_id || '/' || m.dry_run::text) = any(${named as string[]}::text[])
+    group by m.payment_id, m.dry_run`;
+}
