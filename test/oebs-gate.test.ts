@@ -59,8 +59,13 @@ it('a gate killed after a ledger write, restarted: the payout ends done, each le
   const emulator = run('oebs-emulator');
   const killed = run('oebs-gate', { PAYOUT_FAILPOINTS: 'receiver.after-ledger' });
   expect(await killed.exited).toBe('SIGKILL');
-  expect(await status(id)).toBe('confirmed'); // the register event is in the ledger, its commit is not
-  expect(await batches(id)).toEqual(['payout-reserve', 'payout-register']);
+  // OEBS's answers' ledger events are in the ledger, their status changes are not: the register
+  // (CREATED), the confirm (RECONCILED) or both — they are keyed apart and handled concurrently,
+  // and their events share one ledger call, so both may have landed before the process died.
+  expect(await status(id)).toBe('confirmed');
+  const [reserve, ...written] = await batches(id);
+  expect(reserve).toBe('payout-reserve');
+  expect(written.length >= 1 && written.every((b) => ['payout-register', 'payout-confirm'].includes(b)) && new Set(written).size === written.length, `written: ${written}`).toBe(true);
   const again = run('oebs-gate');
   await eventually(async () => (await status(id)) === 'done', 60_000);
   // CREATED and RECONCILED are keyed apart (payment and status), so their events may land in either order.

@@ -39,11 +39,17 @@ export async function runScenario(sys: System, s: Scenario, timeoutMs = 240_000)
   const replies = await mapLimit(Array.from({ length: s.requests }, (_, k) => k), 32, (k) =>
     sys.post('/api/v1/payout-by-client', { external_id: `e2e-${k}`, client_id: (k % s.clients) + 1, namespace: 'taxi' }));
   expect(replies.filter((r) => r.status !== 201 && r.status !== 200)).toEqual([]);
+  // Settled: every request taken, every payout final, and the returned ones paid again under their
+  // second payment (`<payout id>2`) — done under the first payment is not final for them: its
+  // RETURNED may still be on its way (OEBS's answers are handled in no promised order).
+  const returned = Array.from({ length: s.clients }, (_, i) => i + 1).filter((c) => kindOf(c) === 'return').map(String);
   await eventually(async () => {
     const [row] = await sys.db.sql`
       select (select count(*) from t_request where status = 'new')::int as requests,
-             (select count(*) from t_payout where status not in ('done', 'rejected'))::int as payouts`;
-    return row!.requests === 0 && row!.payouts === 0;
+             (select count(*) from t_payout where status not in ('done', 'rejected'))::int as payouts,
+             (select count(*) from t_payout where client_id = any(${returned}::int8[]) and amount > 0
+                and oebs_payment_id is distinct from id::text || '2')::int as unreturned`;
+    return row!.requests === 0 && row!.payouts === 0 && row!.unreturned === 0;
   }, timeoutMs, 500);
 }
 
