@@ -77,8 +77,8 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
     for (const dir of [onceDir, dataDir]) rmSync(dir, { recursive: true, force: true });
   };
   afterAll(stop);
-  await eventually(async () => (await fetch(`${apiUrl}/ping`).catch(() => undefined))?.ok === true, 60_000, 100);
-  await eventually(async () => (await fetch(`${accountsUrl}/ping`).catch(() => undefined))?.ok === true, 60_000, 100);
+  await eventually(async () => (await fetch(`${apiUrl}/ping`).catch(() => undefined))?.ok === true, 120_000, 100);
+  await eventually(async () => (await fetch(`${accountsUrl}/ping`).catch(() => undefined))?.ok === true, 120_000, 100);
   return {
     db, apiUrl, onceDir,
     accounts: createAccountsClient({ url: accountsUrl, timeoutMs: 30_000 }),
