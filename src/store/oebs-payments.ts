@@ -1,4 +1,5 @@
 // All SQL of t_oebs_payment: the OEBS payments the receiver applied (migration 009).
+import type { PaymentFacts } from '../domain/integrity.ts';
 import type { Db } from '../db/connect.ts';
 
 export interface AppliedPayment {
@@ -27,15 +28,8 @@ export async function recordAppliedPayment(tx: Db, p: AppliedPayment): Promise<v
       returned = t_oebs_payment.returned or excluded.returned, last_seen = now()`;
 }
 
-export interface PaymentToReconcile {
-  payment_id: string;
-  dry_run: boolean;
-  amount: string;
-  reconciled: boolean;
-  returned: boolean;
-  /** Sum of amount_oebs of the payouts in the payment's batches. */
-  payouts_amount: string;
-  payout_ids: string[];
+/** A payment's facts (see domain/integrity.ts) and the payout accounts of its payouts. */
+export interface PaymentToReconcile extends PaymentFacts {
   /** The payout accounts of those payouts (`namespace/client/contract/service/currency`). */
   accounts: string[];
 }
