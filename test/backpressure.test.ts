@@ -46,8 +46,9 @@ describe('back-pressure', () => {
     const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => post(`bp-${i}`)));
     await releasing;
 
+    // The deadline is a timer: on a loaded CI machine the event loop may answer it late, never much later.
     const slowest = Math.max(...replies.map((r) => r.ms));
-    expect(slowest).toBeLessThan(DEADLINE_MS + 500);
+    expect(slowest).toBeLessThan(DEADLINE_MS + 1500);
     const codes = replies.map((r) => r.res.statusCode);
     expect(codes.every((c) => c === 201 || c === 503)).toBe(true);
     const refused = replies.filter((r) => r.res.statusCode === 503);
@@ -56,10 +57,9 @@ describe('back-pressure', () => {
       expect(Number(r.res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       expect(r.res.json().message).toContain('retry with the same external_id');
     }
-    // A full queue answers at once, not at the deadline.
+    // A full queue refuses at once, not at the deadline (the next test shows it by order, not by time).
     const atOnce = refused.filter((r) => r.res.json().message.startsWith('too many requests'));
     expect(atOnce.length).toBeGreaterThan(0);
-    expect(Math.max(...atOnce.map((r) => r.ms))).toBeLessThan(DEADLINE_MS / 2);
     expect(app.requestWriter.maxQueued).toBe(QUEUE); // filled up to its bound, never past it
 
     const created = replies.filter((r) => r.res.statusCode === 201);
@@ -78,6 +78,23 @@ describe('back-pressure', () => {
     expect(all[0]).toEqual({ n: 200, keys: 200 });
   });
 
+  it('refuses at once when the queue is full: every refusal comes before the first deadline answer', async () => {
+    const release = await stallRequests();
+    const order: string[] = [];
+    const replies = await Promise.all(Array.from({ length: QUEUE + 20 }, (_, i) => post(`full-${i}`).then((r) => {
+      order.push(r.res.json().message ?? 'stored');
+      return r;
+    })));
+    await release();
+    expect(replies.every((r) => r.res.statusCode === 503)).toBe(true);
+    const full = order.filter((m) => m.startsWith('too many requests')).length;
+    expect(full).toBeGreaterThanOrEqual(20);
+    // Nothing was stored while the lock was held, so the others all waited for the deadline; every
+    // full-queue refusal was answered before the first of them.
+    expect(order.slice(0, full).every((m) => m.startsWith('too many requests'))).toBe(true);
+    expect(order.slice(full).every((m) => m.startsWith('not stored within'))).toBe(true);
+  });
+
   it('answers 503 at the deadline when the database stays stalled; the late commit is found by the retry', async () => {
     const release = await stallRequests();
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => post(`late-${i}`)));
@@ -86,7 +103,7 @@ describe('back-pressure', () => {
       expect(r.res.json().message).toBe(`not stored within ${DEADLINE_MS} ms; retry with the same external_id`);
       expect(r.res.headers['retry-after']).toBe('2');
       expect(r.ms).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
-      expect(r.ms).toBeLessThan(DEADLINE_MS + 500);
+      expect(r.ms).toBeLessThan(DEADLINE_MS + 1500);
     }
     await release();
     const retried = await Promise.all(replies.map((r) => post(r.externalId)));
