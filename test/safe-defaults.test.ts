@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/api/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { withoutPassword } from '../src/supervisor.ts';
+import { createWorkerRegistry, serveMetrics } from '../src/worker/metrics.ts';
+import { freePort } from './support/ports.ts';
 import { createTestDb } from './support/db.ts';
 import { TOKEN, testConfig } from './support/config.ts';
 
@@ -74,6 +76,22 @@ describe('safe defaults', () => {
     } finally {
       await app.close();
       await open.close();
+    }
+  });
+
+  it('puts a gate\'s /metrics (req-gate, oebs-gate) behind PAYOUT_METRICS_TOKEN too', async () => {
+    const port = await freePort();
+    const server = serveMetrics(createWorkerRegistry('req-gate'), '127.0.0.1', port, 'm-7f1e2d3c4b5a6978');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const scrape = (authorization?: string) => fetch(`http://127.0.0.1:${port}/metrics`, { headers: authorization ? { authorization } : {} });
+      expect((await scrape()).status).toBe(401);
+      expect((await scrape('Bearer wrong')).status).toBe(401);
+      const ok = await scrape('Bearer m-7f1e2d3c4b5a6978');
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('component="req-gate"');
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 });

@@ -2,6 +2,9 @@
 // before deleting its outbox rows resends them, and the stream's duplicate window drops them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { streamFor } from '../../src/topics/nats-wire.ts';
 import { createTopics } from '../../src/topics/index.ts';
 import type { DeliveredMessage, Topics } from '../../src/topics/types.ts';
 import { testConfig } from '../support/config.ts';
@@ -91,5 +94,36 @@ describe.skipIf(!natsUp)('nats topics', () => {
     release();
     await tx;
     expect(await topics.relay.runOnce()).toBe(1);
+  });
+
+  it('bounds a stream by PAYOUT_TOPIC_RETENTION (max_age), also on a stream made before it was set', async () => {
+    const maxAgeOf = async (topic: string) => {
+      const nc = await natsConnect({ servers: NATS_URL });
+      try {
+        return (await (await jetstreamManager(nc)).streams.info(streamFor(topic))).config.max_age;
+      } finally {
+        await nc.close();
+      }
+    };
+    const withRetention = (retention: string) => createTopics(testConfig({ PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: NATS_URL, PAYOUT_TOPIC_RETENTION: retention }), db.sql);
+    const HOUR_NS = 3600 * 1e9;
+    const topic = freshTopic('nats');
+    const week = await withRetention('7d');
+    try {
+      await db.sql.begin((tx) => week.publish(tx, { topic, key: 'k', msgId: 'a', payload: {} }));
+      await week.relay.runOnce();
+    } finally {
+      await week.close();
+    }
+    expect(await maxAgeOf(topic)).toBe(7 * 24 * HOUR_NS);
+    // A deployment that shortens its retention updates the existing stream when it first uses it.
+    const hour = await withRetention('1h');
+    try {
+      await db.sql.begin((tx) => hour.publish(tx, { topic, key: 'k', msgId: 'b', payload: {} }));
+      await hour.relay.runOnce();
+    } finally {
+      await hour.close();
+    }
+    expect(await maxAgeOf(topic)).toBe(HOUR_NS);
   });
 });
