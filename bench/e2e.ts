@@ -34,7 +34,7 @@ async function round(pgUrl: string, sql: Sql, replicas: number, first: number): 
       ...process.env, PAYOUT_DB_URL: pgUrl, PAYOUT_API_PORT: String(apiPort), PAYOUT_ACCOUNTS_PORT: String(accountsPort),
       PAYOUT_ACCOUNTS_URL: accountsUrl, PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
       PAYOUT_GATE_REPLICAS: String(replicas), PAYOUT_REQ_GATE_INTERVAL: '100ms', PAYOUT_OEBS_GATE_INTERVAL: '100ms',
-      PAYOUT_LOG_LEVEL: 'warn', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`),
+      PAYOUT_LOG_LEVEL: 'warn', PAYOUT_EXIT_WITH_PARENT: '1', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`),
     },
   });
   try {

@@ -106,6 +106,13 @@ Ctrl-C stops everything${embedded ? ', the embedded Postgres included' : ''}.
   };
   process.on('SIGINT', () => void stopAll('SIGINT'));
   process.on('SIGTERM', () => void stopAll('SIGTERM'));
+  // PAYOUT_EXIT_WITH_PARENT=1 (tests, benchmarks): a parent killed without a chance to stop us
+  // (a test runner's timeout, SIGKILL) must not leave a whole system running behind it. The
+  // parent's pid changes when it is gone (we are re-parented); under systemd it never does.
+  if (process.env.PAYOUT_EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => process.ppid !== parent && void stopAll('parent exited'), 1000).unref();
+  }
 }
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`: the banner never shows a password. */

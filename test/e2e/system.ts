@@ -49,6 +49,7 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
       PAYOUT_LOG_LEVEL: 'warn',
       PAYOUT_ACCOUNTS_LOCK_TIMEOUT: '5s', // a killed sender's lock frees the account sooner
       PAYOUT_FAILPOINTS_ONCE_DIR: onceDir,
+      PAYOUT_EXIT_WITH_PARENT: '1', // a test runner that dies takes the system with it
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
