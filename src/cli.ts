@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { setFailpoints } from './failpoints.ts';
-import { createLogger, type Logger } from './log.ts';
+import { chooseLogFormat, createLogger, type Logger } from './log.ts';
 
 type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promise<void>;
 
@@ -54,7 +54,7 @@ async function main() {
     throw e;
   }
   setFailpoints(config.failpoints, 'kill', config.failpointsOnceDir);
-  const log = createLogger(name, config.logLevel);
+  const log = createLogger(name, config.logLevel, chooseLogFormat(config.logFormat, process.stdout.isTTY === true));
   try {
     await (await command.run())(config, log, args);
   } catch (err) {
