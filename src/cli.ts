@@ -11,6 +11,7 @@ const commands: Record<string, { about: string; run: () => Promise<Command> }> =
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
   'deployment-id': { about: "print this database's deployment id; --reset gives a restored copy a new one", run: async () => (await import('./db/commands.ts')).runDeploymentId },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
+  openapi: { about: 'print the OpenAPI document of the api (JSON) and exit; no database needed', run: async () => (await import('./api/openapi.ts')).runOpenApi },
   start: {
     about: 'the whole system: embedded Postgres, stand-ins, api and gates as supervised processes',
     run: async () => {
