@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import type { prettyFactory as PrettyFactory } from 'pino-pretty';
 import type { LogFormatSetting } from './config.ts';
 
 export type { Logger };
@@ -19,6 +20,8 @@ export function chooseLogFormat(setting: LogFormatSetting | undefined, stdoutIsT
 export function createLogger(component: string, level: string, format: LogFormat = chooseLogFormat(undefined, process.stdout.isTTY === true)): Logger {
   const options = { name: component, level, base: { component, pid: process.pid } };
   if (format === 'json') return pino(options);
+  // Loaded only for a person at a terminal: JSON processes (production) do not pay for it.
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: typeof PrettyFactory };
   const prettify = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname,component', singleLine: true });
   const out = pino.destination({ dest: 1, sync: true });
   return pino(options, { write: (line: string) => void out.write(prettify(line)) });

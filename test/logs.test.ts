@@ -87,12 +87,12 @@ describe('log format', () => {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.once('exit', r));
     try {
-      await eventually(async () => prettyLine('api', 'api listening').test(out) && prettyLine('accounts', 'accounts stand-in listening').test(out), 120_000, 100)
+      await eventually(async () => prettyLine('api', 'api listening').test(out) && prettyLine('accounts', 'accounts stand-in listening').test(out), 240_000, 100)
         .catch((err) => Promise.reject(new Error(`${err}\n--- output ---\n${out}`)));
       expect(out).toContain(`console http://127.0.0.1:${apiPort}/console`);
       expect(await (await fetch(`http://127.0.0.1:${apiPort}/ping`)).text()).toBe('pong');
       for (const c of ['req-gate', 'oebs-gate', 'tasks', 'oebs-emulator']) {
-        await eventually(async () => new RegExp(`\\] INFO \\(${c}/\\d+\\): `).test(out), 120_000, 100);
+        await eventually(async () => new RegExp(`\\] INFO \\(${c}/\\d+\\): `).test(out), 240_000, 100);
       }
       expect(jsonLines(out)).toEqual([]);
     } finally {
@@ -101,5 +101,5 @@ describe('log format', () => {
       rmSync(elsewhere, { recursive: true, force: true });
     }
     expect(out).toMatch(prettyLine('api', 'stopping'));
-  });
+  }, 420_000);
 });
