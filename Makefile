@@ -1,13 +1,16 @@
 # The original system's targets. Configuration comes from PAYOUT_* variables and .env (see .env.example).
 PAYOUT := bin/payout
 
-.PHONY: install start start-db migrate run-api run-request-gate run-oebs-gate run-accounts run-oebs-emulator run-tasks test bench
+.PHONY: install build start start-db migrate run-api run-request-gate run-oebs-gate run-accounts run-oebs-emulator run-tasks test bench
 
 node_modules: package-lock.json
 	npm ci
 	@touch node_modules
 
 install: node_modules
+
+build: node_modules
+	npm run build
 
 start: node_modules
 	$(PAYOUT) start

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { setFailpoints } from './failpoints.ts';
-import { createLogger, type Logger } from './log.ts';
+import { chooseLogFormat, createLogger, type Logger } from './log.ts';
 
 type Command = (config: Readonly<Config>, log: Logger, args: string[]) => Promise<void>;
 
@@ -11,6 +11,7 @@ const commands: Record<string, { about: string; run: () => Promise<Command> }> =
   api: { about: 'HTTP api: accepts payout requests', run: async () => (await import('./api/main.ts')).runApi },
   'deployment-id': { about: "print this database's deployment id; --reset gives a restored copy a new one", run: async () => (await import('./db/commands.ts')).runDeploymentId },
   migrate: { about: 'apply the database migrations and exit', run: async () => (await import('./db/commands.ts')).runMigrate },
+  openapi: { about: 'print the OpenAPI document of the api (JSON) and exit; no database needed', run: async () => (await import('./api/openapi.ts')).runOpenApi },
   start: {
     about: 'the whole system: embedded Postgres, stand-ins, api and gates as supervised processes',
     run: async () => {
@@ -54,7 +55,7 @@ async function main() {
     throw e;
   }
   setFailpoints(config.failpoints, 'kill', config.failpointsOnceDir);
-  const log = createLogger(name, config.logLevel);
+  const log = createLogger(name, config.logLevel, chooseLogFormat(config.logFormat, process.stdout.isTTY === true));
   try {
     await (await command.run())(config, log, args);
   } catch (err) {

@@ -13,9 +13,15 @@ export interface ApiCaller {
 export const OEBS_EMULATOR_BEHAVIOURS = ['accept', 'reject', 'return', 'silent'] as const;
 export type OebsEmulatorBehaviour = (typeof OEBS_EMULATOR_BEHAVIOURS)[number];
 
+/** `PAYOUT_LOG_FORMAT`: `auto` is pretty on a terminal and JSON anywhere else (src/log.ts decides). */
+export const LOG_FORMAT_SETTINGS = ['auto', 'json', 'pretty'] as const;
+export type LogFormatSetting = (typeof LOG_FORMAT_SETTINGS)[number];
+
 export interface Config {
   env: string;
   logLevel: string;
+  /** PAYOUT_LOG_FORMAT: json, pretty, or auto (pretty on a terminal; see src/log.ts). */
+  logFormat: LogFormatSetting;
   namespaces: string[];
   db: {
     /** Set: use this Postgres. Unset: start (or reuse) the embedded one. */
@@ -323,6 +329,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const config: Config = {
     env: envName,
     logLevel: r.oneOf('PAYOUT_LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logFormat: r.oneOf('PAYOUT_LOG_FORMAT', 'auto', LOG_FORMAT_SETTINGS),
     namespaces,
     db: {
       url: r.optional('PAYOUT_DB_URL'),

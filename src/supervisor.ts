@@ -7,9 +7,18 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from './config.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolveDbUrl } from './db/database.ts';
-import type { Logger } from './log.ts';
+import { chooseLogFormat, type Logger } from './log.ts';
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
+/**
+ * How a child is started: the way this process runs, compiled (dist/cli.js, plain node) or from
+ * source through tsx. Both paths are resolved from this file, never from the working directory,
+ * so `payout start` works from any folder.
+ */
+function childArgs(): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  if (import.meta.url.endsWith('.js')) return [path.join(here, 'cli.js')];
+  return ['--import', import.meta.resolve('tsx'), path.join(here, 'cli.ts')];
+}
 
 /** Short intervals for a local run; anything set in the environment wins. */
 const LOCAL_DEFAULTS: Record<string, string> = {
@@ -58,14 +67,20 @@ export async function runSupervisor(config: Readonly<Config>, log: Logger, args:
   // A Postgres still running on our data folder with no live supervisor is a leftover of a
   // killed run: stop it and start our own, so that Ctrl-C stops it again.
   const { url, embedded } = await resolveDbUrl(config, log, 'restart');
-  const env: Record<string, string> = { ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), ...tokens, PAYOUT_DB_URL: url };
+  // Children write to this process's stdout, which they inherit: they log in the format chosen here
+  // (pretty on a terminal or when asked, JSON otherwise), so every line of a run looks alike.
+  const logFormat = chooseLogFormat(config.logFormat, process.stdout.isTTY === true);
+  const env: Record<string, string> = {
+    ...LOCAL_DEFAULTS, ...(process.env as Record<string, string>), ...tokens, PAYOUT_DB_URL: url, PAYOUT_LOG_FORMAT: logFormat,
+  };
+  const cliArgs = childArgs();
 
   const replicas = (name: string) => (name === 'req-gate' || name === 'oebs-gate' ? config.gateReplicas : 1);
   const components: Component[] = componentNames.flatMap((name) =>
     Array.from({ length: replicas(name) }, (_, i) => ({ name: replicas(name) > 1 ? `${name}#${i + 1}` : name, args: [name], restarts: 0 })));
   let stopping = false;
   const start = (c: Component) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...c.args], {
+    const child = spawn(process.execPath, [...cliArgs, ...c.args], {
       env,
       // The IPC channel is a lifeline: a child whose supervisor dies (even by SIGKILL) sees it
       // close and stops itself, instead of holding the ports for the next start.
@@ -86,6 +101,7 @@ export async function runSupervisor(config: Readonly<Config>, log: Logger, args:
   console.log(`
 payout is starting: ${components.map((c) => c.name).join(', ')}
   api     ${api}/api/v1   (docs: ${api}/docs)
+  console ${api}/console
   token   ${tokenLine}
   ledger  ${config.accounts.url}
   db      ${withoutPassword(url)}

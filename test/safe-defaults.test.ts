@@ -16,10 +16,10 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const devToken = JSON.stringify({ 'dev-token': { name: 'dev', namespaces: ['*'] } });
 const realToken = JSON.stringify({ 'f3a9c1e07b5d4e2a': { name: 'billing', namespaces: ['taxi'] } });
 
-/** Runs `bin/payout <args>` with only these variables (and PATH); resolves with its exit code and output. */
+/** Runs `bin/payout <args>` (the sources) with only these variables (and PATH); resolves with its exit code and output. */
 function payout(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(path.join(ROOT, 'bin/payout'), args, { cwd: ROOT, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env } });
+    const child = spawn(path.join(ROOT, 'bin/payout'), args, { cwd: ROOT, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', PAYOUT_FROM_SOURCE: '1', ...env } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

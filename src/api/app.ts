@@ -3,7 +3,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
@@ -16,6 +16,7 @@ import { payoutRoutes } from './routes/payouts.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { registerTaskGauges } from './tasks-metrics.ts';
+import { ErrorResponse } from './schemas.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
 
 declare module 'fastify' {
@@ -56,7 +57,14 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'payout', version: '0.1.0', description: 'Payout requests, payouts and their statuses' },
+      info: {
+        title: 'payout',
+        version: '0.1.0',
+        description: 'Payout requests, payouts and their statuses',
+        license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
+      },
+      // Relative: the api that serves this document, wherever it is deployed (behind a proxy too).
+      servers: [{ url: '/', description: 'the api serving this document' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -77,6 +85,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
   const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log, maxQueue: config.apiLimits.maxQueue }) };
   app.decorate('requestWriter', deps.requestWriter);
   await app.register(async (v1) => {
+    v1.addHook('onRoute', describeCommonErrors);
     v1.decorateRequest('caller', undefined as never);
     v1.addHook('onRequest', authenticate(config.api.tokens));
     // Before the schemas: text Postgres cannot store is refused whatever field holds it.
@@ -90,6 +99,27 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(reconciliationRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
+}
+
+/**
+ * The errors every /api/v1 operation can answer, which come from the shared hooks and the error
+ * handler rather than from the route: added to each route's schema (unless the route describes
+ * that status itself), so the OpenAPI document lists them for clients generated from it. A route
+ * describes its own errors (403, 404, 409, a 503 with Retry-After) in its schema.
+ */
+function describeCommonErrors(route: RouteOptions) {
+  if (route.schema?.hide) return;
+  const schema = (route.schema ??= {});
+  const responses = (schema.response ??= {}) as Record<string, unknown>;
+  const add = (status: number, description: string) => void (responses[status] ??= ErrorResponse(description));
+  add(400, 'bad input (the message names the field and what is wrong); nothing was changed');
+  add(401, 'missing or unknown bearer token');
+  if (schema.body) {
+    add(413, 'body larger than PAYOUT_API_BODY_LIMIT');
+    add(415, 'body not sent as Content-Type: application/json');
+  }
+  add(500, 'internal error (details only in the log); retry, with the same external_id where there is one');
+  add(503, 'the api is shutting down or cannot reach the database; retry');
 }
 
 /** 4xx say what is wrong; 5xx say nothing of the internals (the log has them). */

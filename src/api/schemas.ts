@@ -12,6 +12,18 @@ export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4
 export const Namespace = (namespaces: string[]) => Type.String({ enum: namespaces });
 export const IdParam = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'numeric id' }) });
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
+/**
+ * An error answer as the document describes it: the error body and what the status means here.
+ * `retryAfter`: the answer carries a Retry-After header (seconds).
+ */
+export const ErrorResponse = (description: string, opts: { retryAfter?: boolean } = {}) =>
+  Type.Object(
+    { error: Type.String({ description: 'the HTTP status text' }), message: Type.String({ description: 'what is wrong, for a person' }) },
+    {
+      description,
+      ...(opts.retryAfter ? { headers: { 'Retry-After': Type.Integer({ minimum: 1, description: 'seconds to wait before retrying' }) } } : {}),
+    },
+  );
 
 export const PayoutByClientBody = (namespaces: string[]) =>
   Type.Object(

@@ -5,10 +5,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, mayUse } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { DeclineBody, ErrorBody, IdParam, PayoutView } from '../schemas.ts';
+import { DeclineBody, ErrorResponse, IdParam, PayoutView } from '../schemas.ts';
 import { declineError, decideApproval, type ApprovalAction } from '../../domain/approval.ts';
 import { getPayout, lastApprovalDecision, lockPayout, markPayoutApproved, markPayoutDeclined, setHistoryActor } from '../../store/payouts.ts';
 import { payoutView } from './payouts.ts';
+
+const NotFound = ErrorResponse('no such payout in the caller\'s namespaces');
+const NotWaiting = ErrorResponse('the payout is not waiting for approval (the message names its status), or was decided the other way');
 
 export const approvalRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
   const { sql } = deps;
@@ -30,20 +33,22 @@ export const approvalRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => asyn
 
   app.post('/payout/:id/approve', {
     schema: {
+      operationId: 'approvePayout',
       summary: 'Approve a payout waiting for approval: it goes on to the sender',
       description: 'Idempotent: approving an approved payout again answers 200. A payout not waiting for approval is a 409 naming its status.',
       params: IdParam,
-      response: { 200: PayoutView, 404: ErrorBody, 409: ErrorBody },
+      response: { 200: PayoutView, 404: NotFound, 409: NotWaiting },
     },
   }, async (req) => decide(req.params.id, req.caller, 'approve'));
 
   app.post('/payout/:id/decline', {
     schema: {
+      operationId: 'declinePayout',
       summary: 'Decline a payout waiting for approval: rejected with the reason, no money moved',
       description: 'Idempotent: declining a declined payout again answers 200 (the first reason stays). A payout not waiting for approval is a 409 naming its status.',
       params: IdParam,
       body: DeclineBody,
-      response: { 200: PayoutView, 404: ErrorBody, 409: ErrorBody },
+      response: { 200: PayoutView, 404: NotFound, 409: NotWaiting },
     },
   }, async (req) => decide(req.params.id, req.caller, 'decline', req.body.reason.trim()));
 };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { CheckBody, CheckResult, Created, ErrorBody, FixedPayoutBody, IdParam, PayoutListQuery, PayoutView } from '../schemas.ts';
+import { CheckBody, CheckResult, Created, ErrorResponse, FixedPayoutBody, IdParam, PayoutListQuery, PayoutView } from '../schemas.ts';
 import { cmp, isWholeMinor } from '../../domain/money.ts';
 import { minorDecimalsOf } from '../../config.ts';
 import {
@@ -37,10 +37,15 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
 
   app.post('/payout', {
     schema: {
+      operationId: 'createFixedPayout',
       summary: 'Ask for a payout of a fixed amount from one contract\'s payout account',
       description: 'Idempotent on (namespace, service_id, external_id). The sender rejects it if the balance does not cover the amount.',
       body: FixedPayoutBody(config.namespaces),
-      response: { 200: Created, 201: Created, 409: ErrorBody },
+      response: {
+        200: Created, 201: Created,
+        403: ErrorResponse('the token does not grant this namespace'),
+        409: ErrorResponse('this external_id of this service was already used for a different payout (the message names its id)'),
+      },
     },
   }, async (req, reply) => {
     const b = req.body;
@@ -67,7 +72,7 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   });
 
   app.get('/payout', {
-    schema: { summary: "A client's payouts", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
+    schema: { operationId: 'listPayouts', summary: "A client's payouts", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
   }, async (req) => {
     const q = req.query;
     const from = q.from ? dayOrTime(q.from, 'start') : undefined;
@@ -88,7 +93,10 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   });
 
   app.get('/payout/:id', {
-    schema: { summary: 'One payout with its status', params: IdParam, response: { 200: PayoutView, 404: ErrorBody } },
+    schema: {
+      operationId: 'getPayout', summary: 'One payout with its status', params: IdParam,
+      response: { 200: PayoutView, 404: ErrorResponse('no such payout in the caller\'s namespaces') },
+    },
   }, async (req) => {
     const row = await getPayout(sql, req.params.id);
     if (!row || !mayUse(req.caller, row.namespace)) throw new HttpError(404, `payout ${req.params.id} not found`);
@@ -96,7 +104,7 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   });
 
   app.post('/check', {
-    schema: { summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
+    schema: { operationId: 'sumChecks', summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
   }, async (req) => {
     // Stored as the decimal text of the integer (t_payout.oebs_check_id is text).
     const ids = req.body.checks.map((id) => String(id));

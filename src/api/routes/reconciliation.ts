@@ -25,6 +25,7 @@ const num = (v: string | null) => (v === null ? null : Number(v));
 export const reconciliationRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
   app.get('/reconciliation', {
     schema: {
+      operationId: 'getReconciliation',
       summary: 'Open disagreements between the ledger, OEBS payments and the payouts (the tasks\' integrity checks)',
       response: { 200: Type.Object({ ok: Type.Boolean(), checked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]), violations: Type.Array(Violation) }) },
     },

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, mayUse, requireNamespace } from '../auth.ts';
 import { DeadlineExceeded, QueueFull } from '../request-writer.ts';
 import type { ApiDeps } from '../app.ts';
-import { Created, ErrorBody, IdParam, PayoutByClientBody, RequestView } from '../schemas.ts';
+import { Created, ErrorResponse, IdParam, PayoutByClientBody, RequestView } from '../schemas.ts';
 import { getRequest, type RequestRow } from '../../store/requests.ts';
 
 export const requestView = (r: RequestRow) => ({
@@ -16,10 +16,16 @@ export const requestView = (r: RequestRow) => ({
 export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
   app.post('/payout-by-client', {
     schema: {
+      operationId: 'requestPayoutByClient',
       summary: 'Ask for a payout of everything on the client\'s payout accounts',
       description: 'Stores the request (status `new`); req-gate turns it into payouts. Idempotent on (namespace, external_id).',
       body: PayoutByClientBody(deps.config.namespaces),
-      response: { 200: Created, 201: Created, 409: ErrorBody, 503: ErrorBody },
+      response: {
+        200: Created, 201: Created,
+        403: ErrorResponse('the token does not grant this namespace'),
+        409: ErrorResponse('this external_id was already used for a different request (the message names its id)'),
+        503: ErrorResponse('not stored within PAYOUT_API_DEADLINE, or too many requests waiting for the database: retry with the same external_id', { retryAfter: true }),
+      },
     },
   }, async (req, reply) => {
     const b = req.body;
@@ -51,7 +57,10 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
   });
 
   app.get('/request/:id', {
-    schema: { summary: 'One payout request with its status', params: IdParam, response: { 200: RequestView, 404: ErrorBody } },
+    schema: {
+      operationId: 'getRequest', summary: 'One payout request with its status', params: IdParam,
+      response: { 200: RequestView, 404: ErrorResponse('no such request in the caller\'s namespaces') },
+    },
   }, async (req) => {
     const row = await getRequest(deps.sql, req.params.id);
     if (!row || !mayUse(req.caller, row.namespace)) throw new HttpError(404, `request ${req.params.id} not found`);
