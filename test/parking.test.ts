@@ -359,3 +359,24 @@ describe('the claims\' indexes on a table with many rows', () => {
     });
   }, 120_000);
 });
+
+describe('integrity with an accounts system failing one client\'s calls', () => {
+  it('leaves that client\'s account unjudged and still judges the others', async () => {
+    const [broken, edited] = [uniqueClient(), uniqueClient()];
+    for (const c of [broken, edited]) await credit(s.client, acc(c), '10');
+    const ids = [await byClientPayout(broken, '10'), await byClientPayout(edited, '10')];
+    await sender({}, s.url).runOnce();
+    for (const id of ids) expect(await payout(id)).toMatchObject({ status: 'pending' });
+    // A ledger edited behind payout's back: 1 taken off the pending payout's payout_sent.
+    await s.client.writeBatch({ event_type: 'manual', external_id: `edit-${edited}`, events: [{ loc: { ...acc(edited), type: 'payout_sent' }, type: 'debit', amount: '1' }] });
+    failing.add(broken);
+    try {
+      const r = await runIntegrity({ sql: s.db.sql, accounts: createAccountsClient({ url: faultyUrl, timeoutMs: 10_000 }) }, new Date(Date.now() - 3_600_000));
+      expect(r.findings.filter((f) => f.client_id === edited)).toMatchObject([{ kind: 'payout_sent', expected: '10', actual: '9' }]);
+      expect(r.findings.filter((f) => f.client_id === broken)).toEqual([]);
+      expect(r.deferred).toBeGreaterThanOrEqual(1);
+    } finally {
+      failing.delete(broken);
+    }
+  });
+});

@@ -23,7 +23,7 @@ export interface TaskDeps {
 
 /** One round of every job (each skipped if another replica holds it). Tests call this. */
 export async function runTasksOnce(d: TaskDeps): Promise<void> {
-  const integrity = await runTask(d.sql, { name: 'integrity', lockKey: TASK_LOCK_KEYS.integrity, run: ({ since }) => runIntegrity(d, since) });
+  const integrity = await runTask(d.sql, { name: 'integrity', lockKey: TASK_LOCK_KEYS.integrity, run: ({ since }) => runIntegrity({ ...d, readTimeoutMs: d.config.accounts.timeoutMs }, since) });
   if (integrity?.findings.length) {
     // Reported (GET /reconciliation, the gauge) once the next run finds them again.
     d.log.warn({ findings: integrity.findings.slice(0, 20), count: integrity.findings.length }, 'integrity: the ledger and the payouts disagree');
