@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsClient } from '../src/accounts/client.ts';
 import { buildApp } from '../src/api/app.ts';
 import { sub } from '../src/domain/money.ts';
+import { decideApproval } from '../src/domain/approval.ts';
 import { afterFailure, backoffMs } from '../src/domain/retry.ts';
+import { decideArd, decideOebs } from '../src/domain/status-machine.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
@@ -378,5 +380,25 @@ describe('integrity with an accounts system failing one client\'s calls', () => 
     } finally {
       failing.delete(broken);
     }
+  });
+});
+
+describe('a parked payout elsewhere', () => {
+  it('is never sent for ARD and OEBS (their answers about it are impossible), and approvals refuse it', () => {
+    expect(decideArd('parked', 'NEW')).toMatchObject({ kind: 'impossible', reason: expect.stringContaining('never sent (parked)') });
+    expect(decideArd('parked', 'ERROR')).toMatchObject({ kind: 'impossible' });
+    expect(decideOebs('parked', 'RECONCILED', { paymentId: '1' })).toMatchObject({ kind: 'impossible' });
+    expect(decideApproval('5', { status: 'parked', approve_req: false }, undefined, 'decline'))
+      .toEqual({ kind: 'conflict', message: 'payout 5 is not waiting for approval (status parked)' });
+  });
+
+  it('the retry calls are in the OpenAPI document with every answer described', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    for (const path of ['/api/v1/payout/{id}/retry', '/api/v1/request/{id}/retry']) {
+      const responses = doc.paths[path].post.responses as Record<string, { description: string }>;
+      expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '404', '409']);
+      for (const [code, r] of Object.entries(responses)) if (code !== '200') expect(r.description).not.toBe('Default Response');
+    }
+    expect(doc.paths['/api/v1/payout/{id}'].get.responses['200'].content['application/json'].schema.properties.status.enum).toContain('parked');
   });
 });

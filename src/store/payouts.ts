@@ -203,11 +203,15 @@ export async function markPayoutsDoneEmpty(tx: Db, rows: readonly { id: string; 
     where p.id = u.id and p.status = 'new'`;
 }
 
-/** A failed attempt (a transient accounts failure): counted, its error kept, the payout due again after its backoff. */
+/**
+ * A failed attempt (a transient accounts failure): counted, its error kept, the payout due again
+ * after its backoff. updated_at stays: the payout has not changed, and the stuck gauges keep
+ * counting its wait in `new` across attempts.
+ */
 export async function deferPayouts(tx: Db, rows: readonly { id: string; attempts: number; error: string; delayMs: number }[]): Promise<void> {
   if (!rows.length) return;
   await tx`
-    update t_payout p set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond', updated_at = now()
+    update t_payout p set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond'
     from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.error)}::text[],
                 ${rows.map((r) => r.delayMs)}::int8[]) as u(id, attempts, error, delay)
     where p.id = u.id and p.status = 'new'`;

@@ -75,7 +75,7 @@ export async function claimNewRequests(tx: Db, limit: number): Promise<ClaimedRe
 export async function deferRequests(tx: Db, rows: readonly { id: string; attempts: number; error: string; delayMs: number }[]): Promise<void> {
   if (!rows.length) return;
   await tx`
-    update t_request r set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond', updated_at = now()
+    update t_request r set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond'
     from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.error)}::text[],
                 ${rows.map((r) => r.delayMs)}::int8[]) as u(id, attempts, error, delay)
     where r.id = u.id and r.status = 'new'`;
