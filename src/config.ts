@@ -41,6 +41,11 @@ export interface Config {
   oebsGate: { intervalMs: number; limit: number };
   /** How long an OEBS answer may wait for its payouts' ARD NEW before it goes to the errors topic. */
   receiver: { maxWaitMs: number };
+  /**
+   * Transient failures of a request's or payout's accounts calls: the n-th failed attempt waits
+   * min(capMs, baseMs · 2^(n−1)) before the next; the maxAttempts-th parks the row (src/domain/retry.ts).
+   */
+  retry: { baseMs: number; capMs: number; maxAttempts: number };
   topics: {
     backend: 'postgres' | 'nats';
     /** One NATS server or a comma-separated list of nodes of a cluster. */
@@ -124,6 +129,15 @@ function readStuckAfter(r: Reader): Record<StuckStatus, number> {
     out[m[1] as StuckStatus] = ms;
   }
   return out;
+}
+
+// 1m doubling to 1h: 20 attempts take about 14 hours, so an outage of the accounts system shorter
+// than half a day parks nothing, and a payout that cannot go is shown within a day.
+function readRetry(r: Reader): Config['retry'] {
+  const baseMs = r.duration('PAYOUT_RETRY_BACKOFF_BASE', '1m');
+  const capMs = r.duration('PAYOUT_RETRY_BACKOFF_CAP', '1h');
+  if (capMs < baseMs) r.problems.push(`PAYOUT_RETRY_BACKOFF_CAP (${capMs} ms) must not be below PAYOUT_RETRY_BACKOFF_BASE (${baseMs} ms)`);
+  return { baseMs, capMs, maxAttempts: r.int('PAYOUT_MAX_ATTEMPTS', 20, 1, 1000) };
 }
 
 /** Decimals of the currency's minor unit: what a payout in it may carry (2 unless configured). */
@@ -353,6 +367,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     reqGate: { intervalMs: r.duration('PAYOUT_REQ_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_REQUEST_LIMIT', 500, 1, 100_000) },
     oebsGate: { intervalMs: r.duration('PAYOUT_OEBS_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_SENDER_LIMIT', 500, 1, 100_000) },
     receiver: { maxWaitMs: r.duration('PAYOUT_RECEIVER_MAX_WAIT', '1h') },
+    retry: readRetry(r),
     topics: {
       backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),
       natsUrl: r.str('PAYOUT_NATS_URL', 'nats://127.0.0.1:4222'),

@@ -26,6 +26,9 @@ const LOCAL_DEFAULTS: Record<string, string> = {
   PAYOUT_OEBS_GATE_INTERVAL: '1s',
   PAYOUT_TASKS_INTERVAL: '10s',
   PAYOUT_STUCK_AFTER: 'new=2m,pending=2m,confirmed=5m',
+  // A failing payout is tried again within seconds, and parked within minutes, not hours.
+  PAYOUT_RETRY_BACKOFF_BASE: '1s',
+  PAYOUT_RETRY_BACKOFF_CAP: '30s',
 };
 
 /** One supervisor per data folder: a second `payout start` would fight the first over Postgres. */

@@ -86,7 +86,7 @@ describe('req-gate', () => {
       return asked.includes(refused) ? 400 : asked.includes(flaky) ? 503 : undefined;
     });
     const ids = { flaky: await request(flaky), refused: await request(refused), fine: await request(fine) };
-    await gate({}, url).runOnce();
+    await gate({ PAYOUT_RETRY_BACKOFF_BASE: '1ms' }, url).runOnce();
     expect(await requestRow(ids.flaky)).toEqual({ status: 'new', error: null });
     expect(await requestRow(ids.refused)).toMatchObject({ status: 'error', error: expect.stringContaining('accounts system refused') });
     expect(await requestRow(ids.fine)).toEqual({ status: 'done', error: null });
@@ -99,7 +99,7 @@ describe('req-gate', () => {
 
   it('treats an unreachable accounts system as transient', async () => {
     const id = await request(uniqueClient());
-    await gate({}, 'http://127.0.0.1:9').runOnce();
+    await gate({ PAYOUT_RETRY_BACKOFF_BASE: '1ms' }, 'http://127.0.0.1:9').runOnce();
     expect(await requestRow(id)).toEqual({ status: 'new', error: null });
     await gate().runOnce();
   });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsClient, type AccountsClient } from '../src/accounts/client.ts';
 import { connect, type Sql } from '../src/db/connect.ts';
 import { sub } from '../src/domain/money.ts';
-import { setFailpoints } from '../src/failpoints.ts';
+import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
 import type { Publisher } from '../src/oebs-gate/ports.ts';
@@ -17,6 +17,8 @@ import { testConfig } from './support/config.ts';
 import { credit, faultyAccounts } from './gates-support.ts';
 
 const log = createLogger('test', 'silent');
+/** A failed attempt is due again at once (the backoff itself is tested in parking.test.ts). */
+const SOON = { PAYOUT_RETRY_BACKOFF_BASE: '1ms' };
 let s: Standin;
 let topics: Topics;
 beforeAll(async () => {
@@ -157,7 +159,8 @@ describe('sender crash safety', () => {
     const id = await byClientPayout(c, '42');
     setFailpoints(['sender.after-reserve'], 'throw');
     try {
-      await sender().runOnce();
+      // The round dies after the ledger write, as a killed process would: nothing of it commits.
+      await expect(sender().runOnce()).rejects.toThrow(FailpointError);
     } finally {
       setFailpoints([]);
     }
@@ -176,7 +179,8 @@ describe('sender crash safety', () => {
     const a = await insertFixedPayout(s.db.sql, { external_id: `a-${c}`, ...acc(c), amount: '5', approve_req: false });
     setFailpoints(['sender.after-reserve'], 'throw');
     try {
-      await sender().runOnce();
+      // The round dies after the ledger write, as a killed process would: nothing of it commits.
+      await expect(sender().runOnce()).rejects.toThrow(FailpointError);
     } finally {
       setFailpoints([]);
     }
@@ -202,7 +206,8 @@ describe('sender crash safety', () => {
       : await byClientPayout(c, '100');
     setFailpoints(['sender.after-reserve'], 'throw');
     try {
-      await sender().runOnce();
+      // The round dies after the ledger write, as a killed process would: nothing of it commits.
+      await expect(sender().runOnce()).rejects.toThrow(FailpointError);
     } finally {
       setFailpoints([]);
     }
@@ -229,7 +234,7 @@ describe('sender crash safety', () => {
       const { history: _dropped, ...rest } = JSON.parse(body) as Record<string, unknown>;
       return JSON.stringify(rest);
     });
-    await sender({ PAYOUT_PROCESS_DRY_RUN: 'off' }, { accountsUrl: url }).runOnce();
+    await sender({ PAYOUT_PROCESS_DRY_RUN: 'off', ...SOON }, { accountsUrl: url }).runOnce();
     expect(await payout(id)).toMatchObject({ status: 'new' });
     expect(await balances(s.client, c)).toEqual(['12', '0']);
     await sender().runOnce();
@@ -241,7 +246,7 @@ describe('sender crash safety', () => {
     await credit(s.client, acc(c), '5');
     const id = await byClientPayout(c, '5');
     const url = await faultyAccounts(s.url, ({ path, clientId }) => (path === '/v1/batch/read' && clientId === c ? 503 : undefined));
-    await sender({}, { accountsUrl: url }).runOnce();
+    await sender(SOON, { accountsUrl: url }).runOnce();
     expect(await payout(id)).toMatchObject({ status: 'new' });
     expect(await balances(s.client, c)).toEqual(['5', '0']);
     await sender().runOnce();
@@ -254,7 +259,7 @@ describe('sender crash safety', () => {
     const ids = { one: await byClientPayout(one, '5'), two: await byClientPayout(two, '5') };
     // The ledger answers the write call with a 503, after the locks were taken by the read.
     const url = await faultyAccounts(s.url, ({ path }) => (path === '/v1/batches/write' ? 503 : undefined));
-    await sender({}, { accountsUrl: url }).runOnce();
+    await sender(SOON, { accountsUrl: url }).runOnce();
     expect(await payout(ids.one)).toMatchObject({ status: 'new' });
     expect(await payout(ids.two)).toMatchObject({ status: 'new' });
     // The locks were released: new ones can be taken at once.

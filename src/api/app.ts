@@ -15,6 +15,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
+import { retryRoutes } from './routes/retries.ts';
 import { registerTaskGauges } from './tasks-metrics.ts';
 import { ErrorResponse } from './schemas.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
@@ -96,6 +97,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(requestRoutes(deps));
     await v1.register(payoutRoutes(deps));
     await v1.register(approvalRoutes(deps));
+    await v1.register(retryRoutes(deps));
     await v1.register(reconciliationRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;

@@ -24,6 +24,15 @@ export const ErrorResponse = (description: string, opts: { retryAfter?: boolean 
       ...(opts.retryAfter ? { headers: { 'Retry-After': Type.Integer({ minimum: 1, description: 'seconds to wait before retrying' }) } } : {}),
     },
   );
+/** An error answer with what it means for this call (the OpenAPI document shows it). */
+export const ErrorAnswer = (description: string) => ErrorResponse(description);
+
+/** Retries of the gates (migration 010): failed attempts, the last one's error, when the next is due. */
+const attemptFields = () => ({
+  attempts: Type.Integer({ minimum: 0, description: 'failed attempts since created or retried (transient accounts failures)' }),
+  last_error: Type.Union([Type.String(), Type.Null()], { description: 'the error of the last failed attempt' }),
+  next_attempt_at: Type.String({ format: 'date-time', description: 'not claimed before this (backoff after a failed attempt)' }),
+});
 
 export const PayoutByClientBody = (namespaces: string[]) =>
   Type.Object(
@@ -53,8 +62,9 @@ export const RequestView = Type.Object({
   client_id: EntityId,
   namespace: Type.String(),
   cpf_only: Type.Boolean(),
-  status: Type.String({ enum: ['new', 'done', 'error'] }),
+  status: Type.String({ enum: ['new', 'done', 'error'], description: '`error` also when req-gate gave up after PAYOUT_MAX_ATTEMPTS (POST /request/{id}/retry puts it back)' }),
   error: Type.Union([Type.String(), Type.Null()]),
+  ...attemptFields(),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
@@ -71,8 +81,9 @@ export const PayoutView = Type.Object({
   currency: Type.String(),
   amount: Type.String(),
   amount_oebs: Nullable(Type.String()),
-  status: Type.String({ enum: [...PAYOUT_STATUSES] }),
+  status: Type.String({ enum: [...PAYOUT_STATUSES], description: '`parked`: the sender gave up after PAYOUT_MAX_ATTEMPTS (POST /payout/{id}/retry puts it back)' }),
   error: Nullable(Type.String()),
+  ...attemptFields(),
   dry_run: Type.Union([Type.Boolean(), Type.Null()]),
   approve_req: Type.Boolean(),
   oebs_batch_id: Nullable(Type.String()),
@@ -89,7 +100,7 @@ const DayOrTime = (description: string) =>
 
 export const PayoutListQuery = Type.Object(
   {
-    client_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'required unless approve_req=true' })),
+    client_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'required unless approve_req=true or status=parked' })),
     approve_req: Type.Optional(Type.String({ enum: ['true', 'false'], description: 'true: payouts that need a manual approval (the queue: with status=new)' })),
     status: Type.Optional(Type.String({ enum: [...PAYOUT_STATUSES], description: 'one status (or use statuses)' })),
     from: Type.Optional(DayOrTime('from this moment (a date: from the start of that UTC day)')),

@@ -3,6 +3,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { STUCK_STATUSES, type Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
+import { parkedCounts } from '../tasks/stuck.ts';
 import { waitingStats } from '../store/payouts.ts';
 import { countReportedViolations } from '../store/tasks.ts';
 
@@ -37,6 +38,17 @@ export function registerTaskGauges(registry: Registry, sql: Sql, config: Readonl
       const stats = await (last ?? waitingStats(sql, config.tasks.stuckAfterMs));
       last = undefined;
       for (const s of STUCK_STATUSES) this.set({ status: s }, Number(stats.find((x) => x.status === s)?.oldest_seconds ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'payout_parked',
+    help: 'rows the gates gave up on, waiting for a person (POST .../retry): kind=payout status parked, kind=request status error',
+    labelNames: ['kind'],
+    registers: [registry],
+    async collect() {
+      const n = await parkedCounts(sql);
+      this.set({ kind: 'payout' }, n.payout);
+      this.set({ kind: 'request' }, n.request);
     },
   });
 }

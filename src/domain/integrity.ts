@@ -1,7 +1,9 @@
 // What the ledger must say about payouts, as pure decisions (the tasks' integrity and payment
 // reconciliation, src/tasks). Per payout account, from its `payout_sent` balance and history:
 //   - payout_sent (credit − debit) = the sum of the account's payouts in pending/confirmed: the
-//     money reserved and not yet paid or given back;
+//     money reserved and not yet paid or given back; plus what the ledger holds reserved under the
+//     keys of its payouts not sent (new, parked): an attempt whose reservation landed but whose
+//     commit never came (a crash, a timed-out answer), which that payout reuses when it goes;
 //   - money confirmed (confirm debits − cancel-payout credits) = the sum of its done payouts;
 //   - no payout reserved twice (two reserve batches of one payout).
 // Per OEBS payment: its amount = the sum of amount_oebs of the payouts in its batches = what the
@@ -50,6 +52,8 @@ export interface AccountExpected extends AccountKey {
   done: string;
   sent_ids: string[];
   done_ids: string[];
+  /** `<deployment>#<payout>` of its new and parked payouts. */
+  unsent_keys: string[];
 }
 
 export interface Finding {
@@ -75,9 +79,13 @@ export function accountFindings(a: AccountExpected, balance: { debit: string; cr
   const where = { namespace: a.namespace, client_id: a.client_id, contract_id: a.contract_id, service_id: a.service_id, currency: a.currency };
   const out: Finding[] = [];
   const onSent = sub(balance.credit, balance.debit);
-  if (cmp(onSent, a.sent) !== 0) {
-    out.push({ kind: VIOLATION_KINDS.payoutSent, subject, ...where, payout_ids: a.sent_ids, expected: a.sent, actual: onSent,
-      detail: `payout_sent holds ${onSent}, the account's pending/confirmed payouts ${a.sent}` });
+  const unsent = new Set(a.unsent_keys);
+  const held = sum(events.filter((e) => e.event_type === ledgerEventType.reserve && e.type === 'credit'
+    && unsent.has(`${String(e.info?.deployment_id ?? '')}#${String(e.info?.payout_id ?? '')}`)).map((e) => e.amount));
+  const expected = sum([a.sent, held]);
+  if (cmp(onSent, expected) !== 0) {
+    out.push({ kind: VIOLATION_KINDS.payoutSent, subject, ...where, payout_ids: a.sent_ids, expected, actual: onSent,
+      detail: `payout_sent holds ${onSent}, the account's pending/confirmed payouts ${a.sent}${cmp(held, '0') !== 0 ? ` and reservations of its unsent (new/parked) payouts ${held}` : ''}` });
   }
   const confirmed = sub(amountsOf(events, ledgerEventType.confirm, 'debit'), amountsOf(events, ledgerEventType.cancelPayout, 'credit'));
   if (cmp(confirmed, a.done) !== 0) {

@@ -3,7 +3,9 @@
 // out the action (ledger event first, then the guarded status change).
 //
 //   new ──sender──▶ pending ──ARD NEW──▶ confirmed ──OEBS RECONCILED──▶ done
-//                     └──ARD error──▶ rejected        ▲─────OEBS RETURNED─────┘
+//    ▲ └─sender gives up─▶ parked   └──ARD error──▶ rejected        ▲─────OEBS RETURNED─────┘
+//    └───── a person retries ─────┘
+// A parked payout was never sent: to ARD and OEBS it is the same as a new one.
 import type { PayoutStatus } from '../store/payouts.ts';
 
 export type ReceiverAction =
@@ -33,9 +35,10 @@ export interface PaymentFacts {
 
 const skip = (reason: string): ReceiverAction => ({ kind: 'skip', reason });
 const impossible = (reason: string): ReceiverAction => ({ kind: 'impossible', reason });
+const neverSent = (status: PayoutStatus) => status === 'new' || status === 'parked';
 
 export function decideArd(status: PayoutStatus, statusType: string): ReceiverAction {
-  if (status === 'new') return impossible(`ARD ${statusType} for a payout that was never sent`);
+  if (neverSent(status)) return impossible(`ARD ${statusType} for a payout that was never sent (${status})`);
   if (statusType === 'NEW') {
     if (status === 'pending') return { kind: 'confirm' };
     if (status === 'rejected') return impossible('ARD NEW for a rejected payout: it is not revived');
@@ -66,7 +69,7 @@ export function decideArd(status: PayoutStatus, statusType: string): ReceiverAct
 export function decideOebs(status: PayoutStatus, statusType: string, f: PaymentFacts = {}): ReceiverAction {
   const known = statusType === 'CREATED' || statusType === 'RECONCILED' || statusType === 'RETURNED' || OEBS_INTERMEDIATE_STATUSES.has(statusType);
   if (!known) return impossible(`unknown OEBS status "${statusType}"`);
-  if (status === 'new') return impossible(`OEBS ${statusType} for a payout that was never sent`);
+  if (neverSent(status)) return impossible(`OEBS ${statusType} for a payout that was never sent (${status})`);
   if (status === 'pending') return { kind: 'wait', reason: `OEBS ${statusType} before ARD NEW (payout is pending)` };
   if (status === 'rejected') return impossible(`OEBS ${statusType} for a rejected payout`);
   const wasReturned = f.paymentId !== undefined && (f.returned ?? []).includes(f.paymentId);

@@ -12,19 +12,31 @@
 //      committing together with nothing else or not at all.
 //
 // A failure of one account (its lock busy, its write refused) leaves that payout `new` or rejects
-// it; the others go on. A failure of a whole call leaves the wave `new`: the next round finds
-// whatever did land, by the payouts' ledger keys.
+// it; the others go on. A transient failure of a whole call is tried again on halves of the wave
+// (within a budget, src/worker/isolate.ts), so it is counted against the failing accounts'
+// payouts only: each such payout counts a failed attempt and waits out its backoff; the last
+// attempt allowed parks it (src/domain/retry.ts). The next attempt finds whatever did land, by
+// the payouts' ledger keys.
+//
+// A parked payout holds nothing in payout's tables (never stored as reserved, never published).
+// A reservation of one of its attempts may have landed unanswered (a timeout, a crash before the
+// commit): it stays on payout_sent under the payout's key, integrity counts it as this payout's,
+// and the payout reuses it when a person retries it.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { accountsVerdict } from '../accounts/errors.ts';
 import { minorDecimalsOf, type Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { cmp, isPositive, isWholeMinor, toMinorText } from '../domain/money.ts';
 import { newPayoutMessage } from '../domain/oebs-messages.ts';
+import { afterFailure } from '../domain/retry.ts';
 import { decidePayout } from '../domain/sender-decision.ts';
-import { failpoint } from '../failpoints.ts';
+import { FailpointError, failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
 import { insertCpfs } from '../store/cpf.ts';
-import { claimSendablePayouts, markPayoutsDoneEmpty, markPayoutsPending, markPayoutsRejected, type SendablePayout } from '../store/payouts.ts';
+import {
+  claimSendablePayouts, deferPayouts, markPayoutsDoneEmpty, markPayoutsPending, markPayoutsRejected, parkPayouts, setHistoryActor, type SendablePayout,
+} from '../store/payouts.ts';
+import { MAX_SPLITS, SplitBudget, halves } from '../worker/isolate.ts';
 import type { RunResult } from '../worker/loop.ts';
 import { runRound } from '../worker/round.ts';
 import type { AccountRef, AccountView, LedgerReservation, Publisher, Reservation, SenderLedger } from './ports.ts';
@@ -33,7 +45,14 @@ type Outcome =
   | { kind: 'reserved'; p: SendablePayout; r: LedgerReservation }
   | { kind: 'zero'; p: SendablePayout; dryRun: boolean }
   | { kind: 'reject'; p: SendablePayout; error: string }
-  | { kind: 'retry'; p: SendablePayout; reason: string };
+  /** Not tried this round (its account's lock busy, an earlier payout of its account left for later): due again at once. */
+  | { kind: 'retry'; p: SendablePayout; reason: string }
+  /** Decided: an accounts call of this payout failed for a transient reason; store counts the attempt. */
+  | { kind: 'failed'; p: SendablePayout; reason: string }
+  /** Stored: the attempt counted; the payout waits `delayMs` for the next one. */
+  | { kind: 'deferred'; p: SendablePayout; reason: string; attempts: number; delayMs: number }
+  /** Stored: that was the last attempt allowed; the payout is `parked` until retried. */
+  | { kind: 'parked'; p: SendablePayout; error: string; lastError: string; attempts: number };
 
 export interface SenderDeps {
   config: Readonly<Config>;
@@ -53,6 +72,10 @@ const accountKey = (p: SendablePayout) => JSON.stringify(accountOf(p));
 const keyOf = (p: SendablePayout) => ({ deploymentId: p.deployment_id, payoutId: p.id, createdAt: p.created_at });
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const retry = (p: SendablePayout, reason: string): Outcome => ({ kind: 'retry', p, reason });
+const failed = (p: SendablePayout, reason: string): Outcome => ({ kind: 'failed', p, reason });
+const leftForLater = (o: Outcome) => o.kind === 'retry' || o.kind === 'failed';
+/** Who parks payouts, in their history. */
+const ACTOR = 'oebs-gate';
 
 export class Sender {
   private readonly handled: Counter<'outcome'>;
@@ -74,7 +97,7 @@ export class Sender {
         failpoint('sender.before-commit');
         return stored;
       },
-      isRetry: (o) => o.kind === 'retry',
+      isRetry: (o) => o.kind === 'retry' || o.kind === 'deferred',
     }, {
       limit: config.oebsGate.limit,
       // A wave is two accounts calls, each bounded by the accounts timeout; the claim must
@@ -86,7 +109,8 @@ export class Sender {
     failpoint('sender.after-commit'); // committed; the relay has not moved the messages yet
     for (const o of round.outcomes) this.handled.inc({ outcome: o.kind });
     this.duration.observe(round.ms / 1000);
-    const retries = round.outcomes.flatMap((o) => (o.kind === 'retry' ? [`${o.p.id}: ${o.reason}`] : [])).slice(0, 3);
+    const retries = round.outcomes.flatMap((o) => (o.kind === 'retry' || o.kind === 'deferred' ? [`${o.p.id}: ${o.reason}`] : [])).slice(0, 3);
+    for (const o of round.outcomes) if (o.kind === 'parked') log.error({ payout: o.p.id, error: o.error }, 'sender: payout parked after its last attempt');
     log.info({ claimed: round.outcomes.length, ...round.counts, ms: Math.round(round.ms), retries }, 'sender batch');
     return { count: round.outcomes.length, full: round.full };
   }
@@ -98,28 +122,29 @@ export class Sender {
     // Where each account's history starts: its latest reservation, ours of this round included.
     const position = new Map([...queues].map(([k, ps]) => [k, ps[0]!.previous_reserve_batch_id]));
     const outcomes = new Map<string, Outcome>();
+    const budget = new SplitBudget(MAX_SPLITS, this.deps.config.accounts.timeoutMs);
     while (queues.size) {
       const wave = [...queues.values()].map((q) => q.shift()!);
-      for (const o of await this.wave(wave, position)) {
+      for (const o of await this.wave(wave, position, budget)) {
         const k = accountKey(o.p);
         outcomes.set(o.p.id, o);
         if (o.kind === 'reserved') position.set(k, o.r.batchId);
         // A payout left for later holds back the rest of its account: they pay what it leaves.
-        if (o.kind === 'retry') for (const later of queues.get(k) ?? []) outcomes.set(later.id, retry(later, `waits for payout ${o.p.id} of its account`));
-        if (o.kind === 'retry' || !queues.get(k)?.length) queues.delete(k);
+        if (leftForLater(o)) for (const later of queues.get(k) ?? []) outcomes.set(later.id, retry(later, `waits for payout ${o.p.id} of its account`));
+        if (leftForLater(o) || !queues.get(k)?.length) queues.delete(k);
       }
     }
     return payouts.map((p) => outcomes.get(p.id)!);
   }
 
   /** One wave: a payout per account, one locking read and one write for all of them. */
-  private async wave(ps: SendablePayout[], position: ReadonlyMap<string, string | null>): Promise<Outcome[]> {
+  private async wave(ps: SendablePayout[], position: ReadonlyMap<string, string | null>, budget: SplitBudget): Promise<Outcome[]> {
     const { ledger, config } = this.deps;
     let views: AccountView[];
     try {
       views = await ledger.lockAndRead(ps.map((p) => ({ account: accountOf(p), key: keyOf(p), fromBatchId: position.get(accountKey(p)) ?? null })));
     } catch (err) {
-      return this.callFailed(ps, err, 'the locking read', position);
+      return this.callFailed(ps, err, 'the locking read', position, budget);
     }
     failpoint('sender.after-lock');
     const outcomes: (Outcome | undefined)[] = [];
@@ -144,7 +169,7 @@ export class Sender {
       })),
     ]);
     unsent.forEach((i, j) => {
-      if (!Array.isArray(own)) outcomes[i] = retry(ps[i]!, `could not check for an earlier reservation: ${messageOf(own)}`);
+      if (!Array.isArray(own)) outcomes[i] = failed(ps[i]!, `could not check for an earlier reservation: ${messageOf(own)}`);
       else if (own[j]) outcomes[i] = this.reuse(ps[i]!, own[j]!);
     });
     if (toReserve.length) {
@@ -155,29 +180,47 @@ export class Sender {
         results.forEach((res, j) => {
           const p = ps[toReserve[j]!.i]!;
           outcomes[toReserve[j]!.i] = res.kind === 'held' ? this.reuse(p, res.r)
-            : res.kind === 'retry' ? retry(p, res.reason) : this.refused(p, res.reason);
+            : res.kind === 'retry' ? failed(p, res.reason) : this.refused(p, res.reason);
         });
       } catch (err) {
+        if (err instanceof FailpointError) throw err; // a test's crash: the round dies, as a killed process would
         // The write may or may not have landed: the next round finds what did, by its keys.
         await ledger.unlock(items);
-        const failed = await this.callFailed(toReserve.map((x) => ps[x.i]!), err, 'the reservation write', position);
-        failed.forEach((o, j) => (outcomes[toReserve[j]!.i] = o));
+        const again = await this.callFailed(toReserve.map((x) => ps[x.i]!), err, 'the reservation write', position, budget);
+        again.forEach((o, j) => (outcomes[toReserve[j]!.i] = o));
       }
     }
     return outcomes.map((o) => o!);
   }
 
   /**
-   * A whole call failed. Transient: the wave is retried next round. Refused: the answer names no
-   * payout, so each is tried again on its own (a refusal of one payout's read or write then
-   * rejects that payout only).
+   * A whole call failed; the answer names no payout. Transient: the wave is tried again in halves
+   * while the round's budget allows, so the failure is counted against the failing accounts'
+   * payouts only; beyond the budget every payout of the call counts a failed attempt. Refused:
+   * each is tried again on its own (a refusal of one payout's read or write then rejects that
+   * payout only).
    */
-  private async callFailed(ps: SendablePayout[], err: unknown, what: string, position: ReadonlyMap<string, string | null>): Promise<Outcome[]> {
-    if (accountsVerdict(err) === 'retry') return ps.map((p) => retry(p, `${what}: ${messageOf(err)}`));
+  private async callFailed(
+    ps: SendablePayout[], err: unknown, what: string, position: ReadonlyMap<string, string | null>, budget: SplitBudget,
+  ): Promise<Outcome[]> {
+    if (accountsVerdict(err) === 'retry') {
+      if (ps.length === 1 || !budget.take()) return ps.map((p) => failed(p, `${what}: ${messageOf(err)}`));
+      const [a, b] = halves(ps);
+      return [...(await this.wave(a, position, budget)), ...(await this.wave(b, position, budget))];
+    }
     if (ps.length === 1) return [this.refused(ps[0]!, `accounts system refused ${what}: ${messageOf(err)}`)];
     const one: Outcome[] = [];
-    for (const p of ps) one.push(...(await this.wave([p], position)));
+    for (const p of ps) one.push(...(await this.wave([p], position, budget)));
     return one;
+  }
+
+  /** A failed attempt becomes deferred, or parked when it was the last one allowed. */
+  private counted(o: Outcome): Outcome {
+    if (o.kind !== 'failed') return o;
+    const next = afterFailure(o.p.attempts, o.reason, this.deps.config.retry);
+    return next.kind === 'park'
+      ? { kind: 'parked', p: o.p, error: next.error, lastError: o.reason, attempts: next.attempts }
+      : { kind: 'deferred', p: o.p, reason: o.reason, attempts: next.attempts, delayMs: next.delayMs };
   }
 
   private refused(p: SendablePayout, error: string): Outcome {
@@ -205,7 +248,8 @@ export class Sender {
    * The database part: one statement per kind for the whole round. If that fails, payout by payout
    * in savepoints, so one bad row leaves only itself `new`.
    */
-  private async store(tx: Tx, outcomes: Outcome[]): Promise<Outcome[]> {
+  private async store(tx: Tx, decided: Outcome[]): Promise<Outcome[]> {
+    const outcomes = decided.map((o) => this.counted(o));
     try {
       await tx.savepoint((sp) => this.write(sp, outcomes));
       return outcomes;
@@ -239,6 +283,14 @@ export class Sender {
         msgId: o.p.id,
         payload: newPayoutMessage(o.p, toMinorText(o.r.amount, minorDecimalsOf(this.deps.config, o.p.currency)), new Date()),
       }))),
+      deferPayouts(sp, outcomes.flatMap((o) => (o.kind === 'deferred' ? [{ id: o.p.id, attempts: o.attempts, error: o.reason, delayMs: o.delayMs }] : []))),
     ]);
+    const parked = outcomes.flatMap((o) => (o.kind === 'parked' ? [{ id: o.p.id, attempts: o.attempts, lastError: o.lastError, error: o.error }] : []));
+    if (parked.length) {
+      // The history trigger records who parked them and why; set for these rows only.
+      await setHistoryActor(sp, { actor: ACTOR, action: 'park', reason: `${this.deps.config.retry.maxAttempts} failed attempts` });
+      await parkPayouts(sp, parked);
+      await setHistoryActor(sp, { actor: '', action: '', reason: '' });
+    }
   }
 }

@@ -2,7 +2,8 @@
 // `new` requests (row locks, SKIP LOCKED), asks the accounts system for the payout accounts of all
 // their clients in one call per namespace, and commits the payouts together with the requests' new
 // status in the same transaction: a request is never `done` without its payouts, and payouts never
-// exist for a request still `new`.
+// exist for a request still `new`. A transient failure of the accounts call counts an attempt and
+// defers the request (src/domain/retry.ts); the last allowed attempt parks it in `error`.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
@@ -10,7 +11,9 @@ import { planRequestPayouts, plannedPayoutDifferences, type PayoutAccount, type 
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
 import { findRequestPayoutsByKeys, insertRequestPayouts, type RequestPayoutKey } from '../store/payouts.ts';
-import { claimNewRequests, markRequestError, markRequestsDone, type ClaimedRequest } from '../store/requests.ts';
+import { afterFailure } from '../domain/retry.ts';
+import { claimNewRequests, deferRequests, markRequestError, markRequestsDone, parkRequests, type ClaimedRequest } from '../store/requests.ts';
+import { MAX_SPLITS, SplitBudget, halves } from '../worker/isolate.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { RunResult } from '../worker/loop.ts';
 import { runRound } from '../worker/round.ts';
@@ -26,7 +29,12 @@ export interface PayoutAccountsSource {
 type Outcome =
   | { kind: 'payouts'; req: ClaimedRequest; payouts: PlannedPayout[] }
   | { kind: 'error'; req: ClaimedRequest; error: string }
-  | { kind: 'retry'; req: ClaimedRequest; reason: string };
+  /** Decided: the accounts call failed for a transient reason; store counts the attempt. */
+  | { kind: 'failed'; req: ClaimedRequest; reason: string }
+  /** Stored: the attempt counted, the request waits `delayMs` for the next one. */
+  | { kind: 'deferred'; req: ClaimedRequest; reason: string; attempts: number; delayMs: number }
+  /** Stored: that was the last attempt allowed; the request is `error` until retried. */
+  | { kind: 'parked'; req: ClaimedRequest; error: string; lastError: string; attempts: number };
 
 export interface ReqGateDeps {
   config: Readonly<Config>;
@@ -52,7 +60,7 @@ export class ReqGate {
       claim: (tx) => claimNewRequests(tx, config.reqGate.limit),
       decide: (requests) => this.plan(requests),
       store: (tx, outcomes) => this.store(tx, outcomes),
-      isRetry: (o) => o.kind === 'retry',
+      isRetry: (o) => o.kind === 'deferred',
     }, { limit: config.reqGate.limit, idleMs: config.accounts.timeoutMs + 5_000, statementMs: 60_000 });
     if (!round.outcomes.length) return { count: 0, full: false };
     let payouts = 0;
@@ -61,7 +69,8 @@ export class ReqGate {
       if (o.kind === 'payouts') payouts += o.payouts.length;
     }
     this.duration.observe(round.ms / 1000);
-    const retries = round.outcomes.flatMap((o) => (o.kind === 'retry' ? [o.reason] : [])).slice(0, 3);
+    const retries = round.outcomes.flatMap((o) => (o.kind === 'deferred' ? [o.reason] : [])).slice(0, 3);
+    for (const o of round.outcomes) if (o.kind === 'parked') log.error({ requestId: o.req.id, error: o.error }, 'req-gate: request parked in error after its last attempt');
     log.info({ claimed: round.outcomes.length, ...round.counts, payouts, ms: Math.round(round.ms), retries }, 'req-gate batch');
     return { count: round.outcomes.length, full: round.full };
   }
@@ -76,13 +85,20 @@ export class ReqGate {
         return { ns, clients, err };
       }
     };
-    const listed = (await Promise.all(namespaces.map(async (ns) => {
-      const clients = [...new Set(requests.filter((r) => r.namespace === ns).map((r) => r.client_id))];
+    const budget = new SplitBudget(MAX_SPLITS, this.deps.config.accounts.timeoutMs);
+    type Listed = Awaited<ReturnType<typeof list>>;
+    const isolated = async (ns: string, clients: string[]): Promise<Listed[]> => {
       const all = await list(ns, clients);
+      if (!('err' in all) || clients.length === 1) return [all];
       // A refusal of the whole call names no client: ask for each on its own, so it fails only its requests.
-      if ('err' in all && clients.length > 1 && accountsVerdict(all.err) === 'refused') return mapLimit(clients, 16, (c) => list(ns, [c]));
-      return [all];
-    }))).flat();
+      if (accountsVerdict(all.err) === 'refused') return mapLimit(clients, 16, (c) => list(ns, [c]));
+      // A transient failure may be one client's: halves, so it is counted against that client's requests only.
+      if (!budget.take()) return [all];
+      const [a, b] = halves(clients);
+      return [...(await isolated(ns, a)), ...(await isolated(ns, b))];
+    };
+    const listed = (await Promise.all(namespaces.map((ns) =>
+      isolated(ns, [...new Set(requests.filter((r) => r.namespace === ns).map((r) => r.client_id))])))).flat();
     const approve = this.deps.config.approveRequired;
     return requests.map((req): Outcome => {
       const got = listed.find((l) => l.ns === req.namespace && l.clients.includes(req.client_id))!;
@@ -90,7 +106,7 @@ export class ReqGate {
         const message = got.err instanceof Error ? got.err.message : String(got.err);
         return accountsVerdict(got.err) === 'refused'
           ? { kind: 'error', req, error: `accounts system refused the request: ${message}` }
-          : { kind: 'retry', req, reason: message };
+          : { kind: 'failed', req, reason: message };
       }
       const mine = got.accounts.filter((a) => a.client_id === req.client_id);
       const plan = planRequestPayouts(req, mine, approve === 'global' || approve.includes(req.namespace));
@@ -98,16 +114,27 @@ export class ReqGate {
     });
   }
 
+  /** A failed attempt becomes deferred, or parked when it was the last one allowed. */
+  private counted(o: Outcome): Outcome {
+    if (o.kind !== 'failed') return o;
+    const next = afterFailure(o.req.attempts, o.reason, this.deps.config.retry);
+    return next.kind === 'park'
+      ? { kind: 'parked', req: o.req, error: next.error, lastError: o.reason, attempts: next.attempts }
+      : { kind: 'deferred', req: o.req, reason: o.reason, attempts: next.attempts, delayMs: next.delayMs };
+  }
+
   /** Everything in one statement per kind; if that fails, request by request so one bad request
-   *  cannot hold back the rest of the batch. Requests to retry are left `new`. Returns the
-   *  outcomes as stored (a request whose payouts could not be stored became an error). */
-  private async store(tx: Tx, outcomes: Outcome[]): Promise<Outcome[]> {
+   *  cannot hold back the rest of the batch. Returns the outcomes as stored (a request whose
+   *  payouts could not be stored became an error). */
+  private async store(tx: Tx, decided: Outcome[]): Promise<Outcome[]> {
+    const outcomes = decided.map((o) => this.counted(o));
     let stored = outcomes;
     try {
       await tx.savepoint(async (sp) => {
         await insertPlannedPayouts(sp, outcomes.flatMap((o) => (o.kind === 'payouts' ? o.payouts : [])));
         await markRequestsDone(sp, outcomes.filter((o) => o.kind === 'payouts').map((o) => o.req.id));
         for (const o of outcomes) if (o.kind === 'error') await markRequestError(sp, o.req.id, o.error);
+        await this.writeAttempts(sp, outcomes);
       });
     } catch (err) {
       this.deps.log.warn({ err }, 'req-gate: batch write failed, storing request by request');
@@ -118,10 +145,16 @@ export class ReqGate {
     return stored;
   }
 
+  private async writeAttempts(tx: Tx, outcomes: Outcome[]) {
+    await deferRequests(tx, outcomes.flatMap((o) => (o.kind === 'deferred' ? [{ id: o.req.id, attempts: o.attempts, error: o.reason, delayMs: o.delayMs }] : [])));
+    await parkRequests(tx, outcomes.flatMap((o) => (o.kind === 'parked' ? [{ id: o.req.id, attempts: o.attempts, lastError: o.lastError, error: o.error }] : [])));
+  }
+
   private async storeOne(tx: Tx, o: Outcome): Promise<Outcome> {
-    if (o.kind === 'retry') return o;
     try {
       await tx.savepoint(async (sp) => {
+        if (o.kind === 'deferred' || o.kind === 'parked') return this.writeAttempts(sp, [o]);
+        if (o.kind === 'failed') throw new Error('a failed attempt is stored as deferred or parked');
         if (o.kind === 'error') return markRequestError(sp, o.req.id, o.error);
         await insertPlannedPayouts(sp, o.payouts);
         await markRequestsDone(sp, [o.req.id]);

@@ -2,8 +2,9 @@
 import type { Db } from '../db/connect.ts';
 import type { PlannedPayout } from '../domain/request-payouts.ts';
 
-export type PayoutStatus = 'new' | 'pending' | 'confirmed' | 'done' | 'rejected';
-export const PAYOUT_STATUSES: readonly PayoutStatus[] = ['new', 'pending', 'confirmed', 'done', 'rejected'];
+/** `parked`: the sender gave up on a new payout after PAYOUT_MAX_ATTEMPTS failed attempts (migration 010). */
+export type PayoutStatus = 'new' | 'pending' | 'confirmed' | 'done' | 'rejected' | 'parked';
+export const PAYOUT_STATUSES: readonly PayoutStatus[] = ['new', 'pending', 'confirmed', 'done', 'rejected', 'parked'];
 
 export interface FixedPayout {
   external_id: string;
@@ -38,6 +39,10 @@ export interface PayoutRow {
   oebs_payment_id: string | null;
   oebs_status: string | null;
   oebs_status_dt: Date | null;
+  /** Failed attempts of the sender (transient accounts failures), their last error, and when it tries again. */
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
   created_at: Date;
   updated_at: Date;
 }
@@ -147,7 +152,7 @@ export async function findRequestPayoutsByKeys(tx: Db, keys: readonly RequestPay
 }
 
 export type SendablePayout = Pick<PayoutRow,
-  'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'by_client' | 'amount' | 'created_at'> & {
+  'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'by_client' | 'amount' | 'created_at' | 'attempts'> & {
   /** The deployment the payout was created in (its ledger keys carry it). */
   deployment_id: string;
   /** The ledger batch of the latest reservation of the same account, if any: where its history is read from. */
@@ -155,18 +160,20 @@ export type SendablePayout = Pick<PayoutRow,
 };
 
 /**
- * Locks up to `limit` payouts the sender may send (new, not waiting for approval), SKIP LOCKED
- * so replicas share the work, with the ledger position of the account's latest reservation
+ * Locks up to `limit` payouts the sender may send (new, not waiting for approval, due), SKIP
+ * LOCKED so replicas share the work, with the ledger position of the account's latest reservation
  * (batch ids of one account's reservations grow: each is written under the account's ledger lock,
- * after the one before it committed).
+ * after the one before it committed). Due order, from the index t_payout_sender_due: a payout
+ * waiting out its backoff is outside the range scanned, so it never holds back newer ones; a
+ * payout returns to the queue at its next_attempt_at, among those created about then.
  */
 export async function claimSendablePayouts(tx: Db, limit: number): Promise<SendablePayout[]> {
   return tx<SendablePayout[]>`
     with claimed as (
-      select id, namespace, client_id, contract_id, service_id, currency, by_client, amount, created_at, deployment_id
+      select id, namespace, client_id, contract_id, service_id, currency, by_client, amount, created_at, deployment_id, attempts
       from t_payout
-      where status = 'new' and not approve_req
-      order by id
+      where status = 'new' and not approve_req and next_attempt_at <= now()
+      order by next_attempt_at, id
       limit ${limit}
       for update skip locked)
     select c.*, (select max(p.reserve_batch_id)::text from t_payout p
@@ -194,6 +201,47 @@ export async function markPayoutsDoneEmpty(tx: Db, rows: readonly { id: string; 
     update t_payout p set status = 'done', amount = 0, amount_oebs = 0, dry_run = u.dry::boolean, updated_at = now()
     from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => (r.dryRun ? 't' : 'f'))}::text[]) as u(id, dry)
     where p.id = u.id and p.status = 'new'`;
+}
+
+/**
+ * A failed attempt (a transient accounts failure): counted, its error kept, the payout due again
+ * after its backoff. updated_at stays: the payout has not changed, and the stuck gauges keep
+ * counting its wait in `new` across attempts.
+ */
+export async function deferPayouts(tx: Db, rows: readonly { id: string; attempts: number; error: string; delayMs: number }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_payout p set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond'
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.error)}::text[],
+                ${rows.map((r) => r.delayMs)}::int8[]) as u(id, attempts, error, delay)
+    where p.id = u.id and p.status = 'new'`;
+}
+
+/**
+ * The last attempt failed: parked, with the error. Nothing of a parked payout is stored as
+ * reserved or sent; an attempt's reservation that landed in the ledger unanswered stays there
+ * under the payout's key, and is what the payout reuses when retried.
+ */
+export async function parkPayouts(tx: Db, rows: readonly { id: string; attempts: number; lastError: string; error: string }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_payout p set status = 'parked', attempts = u.attempts, last_error = u.last, error = u.error, updated_at = now()
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.lastError)}::text[],
+                ${rows.map((r) => r.error)}::text[]) as u(id, attempts, last, error)
+    where p.id = u.id and p.status = 'new'`;
+}
+
+/** Retried by a person: parked → new, due now, attempts from zero (the last error stays in last_error). */
+export async function unparkPayout(tx: Db, id: string): Promise<boolean> {
+  const rows = await tx`update t_payout set status = 'new', error = null, attempts = 0, next_attempt_at = now(), updated_at = now()
+                        where id = ${id} and status = 'parked' returning id`;
+  return rows.length === 1;
+}
+
+/** How many payouts are parked (payout_parked{kind="payout"}). */
+export async function countParkedPayouts(db: Db): Promise<number> {
+  const [row] = await db<{ n: number }[]>`select count(*)::int as n from t_payout where status = 'parked'`;
+  return row!.n;
 }
 
 /** Reserved: amount and amount_oebs are the same whole-kopeck amount, the one OEBS is told to pay. */
@@ -367,6 +415,11 @@ export interface AccountExpectation {
   done: string;
   sent_ids: string[];
   done_ids: string[];
+  /**
+   * `<deployment>#<payout>` of the account's payouts not sent (new or parked): a reservation the
+   * ledger holds under one of their keys is an attempt whose commit never came, theirs to reuse.
+   */
+  unsent_keys: string[];
 }
 
 /**
@@ -387,7 +440,8 @@ export async function accountExpectations(db: Db, since: Date, named: readonly s
            coalesce(sum(p.amount) filter (where p.status in ('pending', 'confirmed')), 0)::text as sent,
            coalesce(sum(p.amount) filter (where p.status = 'done'), 0)::text as done,
            coalesce(array_agg(p.id::text order by p.id) filter (where p.status in ('pending', 'confirmed')), '{}') as sent_ids,
-           coalesce(array_agg(p.id::text order by p.id) filter (where p.status = 'done' and p.amount > 0), '{}') as done_ids
+           coalesce(array_agg(p.id::text order by p.id) filter (where p.status = 'done' and p.amount > 0), '{}') as done_ids,
+           coalesce(array_agg(p.deployment_id || '#' || p.id order by p.id) filter (where p.status in ('new', 'parked')), '{}') as unsent_keys
     from touched t
     left join t_payout p on p.namespace = t.namespace and p.client_id = t.client_id and p.contract_id = t.contract_id
                         and p.service_id = t.service_id and p.currency = t.currency

@@ -14,6 +14,10 @@ export interface RequestRow extends NewRequest {
   id: string;
   status: RequestStatus;
   error: string | null;
+  /** Failed attempts of req-gate (transient accounts failures), their last error, and when it tries again. */
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
   created_at: Date;
   updated_at: Date;
 }
@@ -49,20 +53,65 @@ export async function getRequest(db: Db, id: string): Promise<RequestRow | undef
   return row;
 }
 
-export type ClaimedRequest = Pick<RequestRow, 'id' | 'external_id' | 'client_id' | 'namespace' | 'cpf_only'>;
+export type ClaimedRequest = Pick<RequestRow, 'id' | 'external_id' | 'client_id' | 'namespace' | 'cpf_only' | 'attempts'>;
 
 /**
- * Locks up to `limit` new requests for the calling transaction. SKIP LOCKED lets any number of
- * req-gate replicas claim side by side: each sees only rows nobody else holds, and a replica
- * that dies releases its rows with its connection, so they are simply claimed again.
+ * Locks up to `limit` new requests that are due for the calling transaction. SKIP LOCKED lets
+ * any number of req-gate replicas claim side by side: each sees only rows nobody else holds, and
+ * a replica that dies releases its rows with its connection, so they are simply claimed again.
+ * Due order from the index t_request_due: a request waiting out its backoff is outside the
+ * range scanned, so it never holds back the ones behind it.
  */
 export async function claimNewRequests(tx: Db, limit: number): Promise<ClaimedRequest[]> {
   return tx<ClaimedRequest[]>`
-    select id, external_id, client_id, namespace, cpf_only from t_request
-    where status = 'new'
-    order by id
+    select id, external_id, client_id, namespace, cpf_only, attempts from t_request
+    where status = 'new' and next_attempt_at <= now()
+    order by next_attempt_at, id
     limit ${limit}
     for update skip locked`;
+}
+
+/** Failed attempts (transient accounts failures): counted, the error kept, due again after the backoff. */
+export async function deferRequests(tx: Db, rows: readonly { id: string; attempts: number; error: string; delayMs: number }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_request r set attempts = u.attempts, last_error = u.error, next_attempt_at = now() + u.delay * interval '1 millisecond'
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.error)}::text[],
+                ${rows.map((r) => r.delayMs)}::int8[]) as u(id, attempts, error, delay)
+    where r.id = u.id and r.status = 'new'`;
+}
+
+/** The last attempt failed: the request is parked in `error`, with the error, until retried. */
+export async function parkRequests(tx: Db, rows: readonly { id: string; attempts: number; lastError: string; error: string }[]): Promise<void> {
+  if (!rows.length) return;
+  await tx`
+    update t_request r set status = 'error', attempts = u.attempts, last_error = u.last, error = u.error, updated_at = now()
+    from unnest(${rows.map((r) => r.id)}::int8[], ${rows.map((r) => r.attempts)}::int[], ${rows.map((r) => r.lastError)}::text[],
+                ${rows.map((r) => r.error)}::text[]) as u(id, attempts, last, error)
+    where r.id = u.id and r.status = 'new'`;
+}
+
+/** Locks one request until the end of the transaction (a retry decides under this lock). */
+export async function lockRequest(tx: Db, id: string): Promise<RequestRow | undefined> {
+  const [row] = await tx<RequestRow[]>`select * from t_request where id = ${id} for update`;
+  return row;
+}
+
+/**
+ * Retried by a person: error → new, due now, attempts from zero; its error moves to last_error.
+ * Safe for any error: a request's payouts are keyed by the request and account, so a request
+ * that had stored some finds them again (req-gate checks each is the one it plans).
+ */
+export async function unparkRequest(tx: Db, id: string): Promise<boolean> {
+  const rows = await tx`update t_request set status = 'new', last_error = error, error = null, attempts = 0, next_attempt_at = now(), updated_at = now()
+                        where id = ${id} and status = 'error' returning id`;
+  return rows.length === 1;
+}
+
+/** How many requests are in `error` (payout_parked{kind="request"}). */
+export async function countErroredRequests(db: Db): Promise<number> {
+  const [row] = await db<{ n: number }[]>`select count(*)::int as n from t_request where status = 'error'`;
+  return row!.n;
 }
 
 export async function markRequestsDone(tx: Db, ids: readonly string[]): Promise<void> {

@@ -19,6 +19,7 @@ import { paymentsToReconcile } from '../store/oebs-payments.ts';
 import { accountExpectations, accountFingerprints, checksToReconcile } from '../store/payouts.ts';
 import { clearAgreeing, openSubjects, recordFindings } from '../store/tasks.ts';
 import { mapLimit } from '../worker/concurrency.ts';
+import { MAX_SPLITS, SplitBudget, halves } from '../worker/isolate.ts';
 
 const READ_CHUNK = 500;
 /**
@@ -36,29 +37,46 @@ export interface IntegrityResult {
   accounts: number;
   payments: number;
   checks: number;
-  /** Accounts busy (locked or changed) during the run: left for the next one. */
+  /** Accounts busy (locked or changed) during the run, or that the ledger could not read: left for the next one. */
   deferred: number;
   findings: Finding[];
 }
 
 interface LedgerView { balance: { debit: string; credit: string }; events: LedgerEvent[] }
 
-async function readLedger(accounts: AccountsClient, subjects: string[]): Promise<Map<string, LedgerView>> {
+/**
+ * The ledger's view of these accounts. A read that fails is tried again on halves (within a
+ * budget: an accounts system that is down fails the run, as before), so an account the accounts
+ * system cannot serve is left unread — and unjudged this run — instead of blinding the check for
+ * every other account.
+ */
+async function readLedger(accounts: AccountsClient, subjects: string[], timeoutMs: number): Promise<Map<string, LedgerView>> {
   const chunks: string[][] = [];
   for (let i = 0; i < subjects.length; i += READ_CHUNK) chunks.push(subjects.slice(i, i + READ_CHUNK));
   const out = new Map<string, LedgerView>();
-  await mapLimit(chunks, 4, async (chunk) => {
-    const locs = chunk.map(sentLoc);
-    const res = await accounts.read({ balances: locs.map((loc) => ({ loc })), history: locs.map((loc) => ({ loc })) });
-    if (res.balances.length !== chunk.length || res.history.length !== chunk.length) {
-      throw new Error(`integrity: the ledger answered ${res.balances.length} balances and ${res.history.length} histories for ${chunk.length} accounts`);
+  // No transaction waits on this read: a few accounts timeouts of splitting are affordable.
+  const budget = new SplitBudget(MAX_SPLITS, 3 * timeoutMs);
+  const read = async (chunk: string[]): Promise<void> => {
+    try {
+      const locs = chunk.map(sentLoc);
+      const res = await accounts.read({ balances: locs.map((loc) => ({ loc })), history: locs.map((loc) => ({ loc })) });
+      if (res.balances.length !== chunk.length || res.history.length !== chunk.length) {
+        throw new Error(`integrity: the ledger answered ${res.balances.length} balances and ${res.history.length} histories for ${chunk.length} accounts`);
+      }
+      chunk.forEach((s, i) => out.set(s, { balance: res.balances[i]!, events: res.history[i]!.events }));
+    } catch (err) {
+      if (chunk.length === 1) return; // this account waits for a run that can read it
+      if (!budget.take()) throw err;
+      const [a, b] = halves(chunk);
+      await read(a);
+      await read(b);
     }
-    chunk.forEach((s, i) => out.set(s, { balance: res.balances[i]!, events: res.history[i]!.events }));
-  });
+  };
+  await mapLimit(chunks, 4, read);
   return out;
 }
 
-export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient }, since: Date): Promise<IntegrityResult> {
+export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient; readTimeoutMs?: number }, since: Date): Promise<IntegrityResult> {
   const { sql } = deps;
   const from = new Date(since.getTime() - LOOKBACK_MS);
   // One snapshot for everything read from payout's tables, with the accounts' fingerprints.
@@ -74,11 +92,11 @@ export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient },
     return { openAccounts, expected, payments, checks, subjects, before };
   });
   const { openAccounts, expected, payments, checks, subjects } = snap;
-  const ledger = await readLedger(deps.accounts, subjects);
+  const ledger = await readLedger(deps.accounts, subjects, deps.readTimeoutMs ?? 5_000);
   // An account a gate changed, or holds locked, since the snapshot may show a ledger write
   // without its status commit: it is judged by the next run, not now.
   const after = new Map((await accountFingerprints(sql, subjects, true)).map((a) => [a.subject, a]));
-  const settled = new Set(snap.before.filter((b) => after.get(b.subject)?.fp === b.fp && after.get(b.subject)?.locked === 0).map((b) => b.subject));
+  const settled = new Set(snap.before.filter((b) => ledger.has(b.subject) && after.get(b.subject)?.fp === b.fp && after.get(b.subject)?.locked === 0).map((b) => b.subject));
   const allSettled = (accs: string[]) => accs.every((a) => settled.has(a));
 
   const findings: Finding[] = [];

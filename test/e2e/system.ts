@@ -19,6 +19,8 @@ const RETRIES = 300;
 export interface System {
   db: TestDb;
   apiUrl: string;
+  /** The accounts stand-in (its fault switch: PUT /v1/faults). */
+  accountsUrl: string;
   accounts: AccountsClient;
   onceDir: string;
   /** POST with the retries a real caller makes (connection lost, 5xx): same body, same external_id. */
@@ -81,7 +83,7 @@ export async function startSystem(env: Record<string, string> = {}): Promise<Sys
   await eventually(async () => (await fetch(`${apiUrl}/ping`).catch(() => undefined))?.ok === true, 120_000, 100);
   await eventually(async () => (await fetch(`${accountsUrl}/ping`).catch(() => undefined))?.ok === true, 120_000, 100);
   return {
-    db, apiUrl, onceDir,
+    db, apiUrl, accountsUrl, onceDir,
     accounts: createAccountsClient({ url: accountsUrl, timeoutMs: 30_000 }),
     post: (p, b) => send('POST', p, b),
     get: (p) => send('GET', p),

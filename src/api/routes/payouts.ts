@@ -16,6 +16,7 @@ export const payoutView = (p: PayoutRow) => ({
   client_id: Number(p.client_id),
   contract_id: Number(p.contract_id),
   service_id: Number(p.service_id),
+  next_attempt_at: p.next_attempt_at.toISOString(),
   created_at: p.created_at.toISOString(),
   updated_at: p.updated_at.toISOString(),
 });
@@ -72,14 +73,16 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   });
 
   app.get('/payout', {
-    schema: { operationId: 'listPayouts', summary: "A client's payouts", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
+    schema: { operationId: 'listPayouts', summary: "A client's payouts (every client's with approve_req=true or status=parked)", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
   }, async (req) => {
     const q = req.query;
     const from = q.from ? dayOrTime(q.from, 'start') : undefined;
     const to = q.to ? dayOrTime(q.to, 'end') : undefined;
     if (from && to && from > to) throw new HttpError(400, 'querystring: "from" is after "to"');
-    // The approval queue spans clients; any other list is one client's.
-    if (q.client_id === undefined && q.approve_req !== 'true') throw new HttpError(400, 'querystring: "client_id" is required (unless approve_req=true)');
+    // The approval queue and the parked payouts span clients; any other list is one client's.
+    if (q.client_id === undefined && q.approve_req !== 'true' && q.status !== 'parked') {
+      throw new HttpError(400, 'querystring: "client_id" is required (unless approve_req=true or status=parked)');
+    }
     if (q.status !== undefined && q.statuses !== undefined) throw new HttpError(400, 'querystring: give "status" or "statuses", not both');
     const rows = await listPayouts(sql, {
       clientId: q.client_id,

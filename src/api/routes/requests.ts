@@ -9,6 +9,7 @@ export const requestView = (r: RequestRow) => ({
   ...r,
   id: Number(r.id),
   client_id: Number(r.client_id),
+  next_attempt_at: r.next_attempt_at.toISOString(),
   created_at: r.created_at.toISOString(),
   updated_at: r.updated_at.toISOString(),
 });

@@ -6,6 +6,7 @@ import type { Sql } from '../../db/connect.ts';
 import type { Logger } from '../../log.ts';
 import { describeValidationError, validatorCompiler } from '../../api/validation.ts';
 import { LedgerError } from './errors.ts';
+import { registerFaults } from './faults.ts';
 import { lockInit, lockPing, lockRemove } from './locks.ts';
 import { getBatch, listAccounts, listAccountsOf, read } from './read.ts';
 import { AccountsListBody, AccountsQuery, BatchesWriteBody, BatchQuery, LockInitBody, LockPingBody, LockRemoveBody, ReadBody, WriteBody } from './schemas.ts';
@@ -26,6 +27,7 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', code: 'not_found', message: `no route ${req.method} ${req.url}` }));
 
   app.get('/ping', async () => 'pong');
+  registerFaults(app);
 
   app.post('/v1/batch/write', { schema: { body: WriteBody } }, async (req, reply) => {
     const result = await writeBatch(sql, req.body);
