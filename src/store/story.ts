@@ -28,6 +28,6 @@ export function payoutMessages(db: Db, payoutId: string, paymentIds: readonly st
       select id, topic, key, msg_id, payload, created_at from topic_message where key = ${payoutId}
       ${ranges.length ? ranges : db``}
     ) m
-    order by id
+    order by m.id
     limit ${limit}`;
 }
