@@ -18,7 +18,7 @@ let system: System;
 let browser: Browser;
 let page: Page;
 let ui: ConsoleApp;
-const made = { requestPayouts: [] as number[], approve: 0, decline: 0, silent: 0 };
+const made = { requestPayouts: [] as number[], approve: 0, decline: 0, raced: 0, silent: 0 };
 
 const loc = (namespace: string, client: number, contract: number) =>
   ({ namespace, client_id: String(client), contract_id: String(contract), service_id: '124', currency: 'RUB' });
@@ -37,20 +37,22 @@ beforeAll(async () => {
   await Promise.all([
     credit(loc('taxi', CLIENT.found, 7), '100.00'), credit(loc('taxi', CLIENT.found, 8), '0.555'),
     credit(loc('bnpl', CLIENT.approvals, 7), '40.00'), credit(loc('bnpl', CLIENT.approvals, 8), '30.00'),
-    credit(loc('taxi', CLIENT.silent, 7), '5.00'),
+    credit(loc('bnpl', CLIENT.approvals, 9), '10.00'), credit(loc('taxi', CLIENT.silent, 7), '5.00'),
   ]);
   const fixed = (l: ReturnType<typeof loc>, amount: string) => system.post('/api/v1/payout', {
     external_id: `console-${l.client_id}-${l.contract_id}`, namespace: l.namespace, client_id: Number(l.client_id),
     contract_id: Number(l.contract_id), service_id: 124, currency: 'RUB', amount,
   });
-  const [req, approve, decline, silent] = await Promise.all([
+  const [req, approve, decline, raced, silent] = await Promise.all([
     system.post('/api/v1/payout-by-client', { external_id: 'console-find', client_id: CLIENT.found, namespace: 'taxi' }),
     fixed(loc('bnpl', CLIENT.approvals, 7), '40.00'),
     fixed(loc('bnpl', CLIENT.approvals, 8), '30.00'),
+    fixed(loc('bnpl', CLIENT.approvals, 9), '10.00'),
     fixed(loc('taxi', CLIENT.silent, 7), '5.00'),
   ]);
   made.approve = approve.body.id;
   made.decline = decline.body.id;
+  made.raced = raced.body.id;
   made.silent = silent.body.id;
   // req-gate makes the request's two payouts (one per account).
   await eventually(async () => (await system.get(`/api/v1/payout?request_id=${req.body.id}`)).body.payouts.length === 2, 60_000, 250);
@@ -68,7 +70,9 @@ describe('the console in a browser', () => {
     await ui.open();
     await ui.signIn.as('not-a-token');
     await expect.poll(() => ui.signIn.error().textContent(), WAIT).toContain('does not know this token');
-    await ui.signIn.as(TOKEN);
+    // Keyboard only: the refused token stays focused and selected; typing replaces it, Enter submits.
+    await page.keyboard.type(TOKEN);
+    await page.keyboard.press('Enter');
     await ui.overview.integrity().waitFor({ timeout: 60_000 });
     expect(await ui.heading().textContent()).toBe('Overview');
     expect(await page.evaluate(() => sessionStorage.length)).toBe(1);
@@ -81,6 +85,7 @@ describe('the console in a browser', () => {
     const shown = await ui.find.rows().evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-id'))));
     expect(shown).toEqual([...made.requestPayouts].sort((a, b) => b - a)); // newest first
     expect(page.url()).toContain(`client_id=${CLIENT.found}`);
+    expect(await ui.unlabelledControls()).toEqual([]);
   });
 
   it("opens a payout's story and sees its ledger events once it is done", async () => {
@@ -98,6 +103,13 @@ describe('the console in a browser', () => {
   it('approves a payout from the approval queue and watches it reach done', async () => {
     await ui.nav('Act');
     await expect.poll(() => ui.act.queueIds(), WAIT).toContain(String(made.approve));
+    expect(await ui.unlabelledControls()).toEqual([]);
+    // Esc cancels a confirmation: nothing is sent.
+    await page.getByRole('button', { name: `Approve payout ${made.approve}` }).click();
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    expect(await ui.act.queueIds()).toContain(String(made.approve));
     await ui.act.approve(made.approve);
     await expect.poll(() => ui.act.result('approvals').textContent(), WAIT).toContain(`Payout #${made.approve} approved`);
     expect(await ui.act.queueIds()).not.toContain(String(made.approve));
@@ -114,6 +126,16 @@ describe('the console in a browser', () => {
     expect(await ui.story.status()).toBe('rejected');
     expect(await ui.story.timeline().textContent()).toContain('decline by operator: wrong contract');
     expect(await page.getByTestId('ledger').textContent()).toContain('No ledger events yet');
+  });
+
+  it("shows the api's refusal when another operator decided first", async () => {
+    await ui.nav('Act');
+    await expect.poll(() => ui.act.queueIds(), WAIT).toContain(String(made.raced));
+    // Declined elsewhere while this page still lists it as waiting.
+    expect((await system.post(`/api/v1/payout/${made.raced}/decline`, { reason: 'elsewhere' })).status).toBe(200);
+    await ui.act.approve(made.raced);
+    await expect.poll(() => ui.act.result('approvals').textContent(), WAIT).toMatch(new RegExp(`^Refused: .*${made.raced}.*rejected`));
+    expect((await system.get(`/api/v1/payout/${made.raced}`)).body).toMatchObject({ status: 'rejected', approve_req: true });
   });
 
   it('turns the overview red when the integrity run finds a disagreement planted in the ledger', async () => {

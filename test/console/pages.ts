@@ -29,6 +29,13 @@ export class ConsoleApp {
     await this.page.getByRole('heading', { level: 1 }).waitFor();
   }
 
+  /** Form controls on the page without an accessible name (a <label>, aria-label or aria-labelledby). */
+  unlabelledControls(): Promise<string[]> {
+    return this.page.locator('main input, main select, main textarea, main button').evaluateAll((els) => els
+      .filter((e) => !(e as HTMLInputElement).labels?.length && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby') && !(e.tagName === 'BUTTON' && e.textContent?.trim()))
+      .map((e) => e.outerHTML));
+  }
+
   heading(): Locator {
     return this.page.getByRole('heading', { level: 1 });
   }
