@@ -4,7 +4,8 @@
 // and story queries on a table big enough for the planner to prefer a scan if no index served.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsClient } from '../src/accounts/client.ts';
+import { createAccountsClient, type AccountsClient } from '../src/accounts/client.ts';
+import { ledgerKeysOf, ledgerStory } from '../src/api/ledger-story.ts';
 import { buildApp } from '../src/api/app.ts';
 import { ledgerExternalId } from '../src/domain/oebs-messages.ts';
 import { findPayouts, type PayoutFind } from '../src/store/payouts.ts';
@@ -214,6 +215,19 @@ describe('GET /api/v1/payout/:id/story', () => {
     });
     const s = (await get(`/api/v1/payout/${id}/story`)).json();
     expect(s.messages.filter((m: { direction: string }) => m.direction === 'received').map((m: { key: string }) => m.key)).toEqual([`${payment}/CREATED`]);
+  });
+
+  it('orders ledger batches written in one call (one dt, ids in external-id order) by their steps', async () => {
+    const dt = '2026-03-05T12:00:00.000000Z';
+    const keys = ledgerKeysOf({ id: '7', deployment_id: 'd', paymentIds: ['71'] });
+    // The ledger's batch ids follow the external ids of a call: confirm/… sorts before register/….
+    const ids = new Map([...keys].map((k) => k.external_id).sort().map((ext, i) => [ext, String(100 + i)]));
+    const ledger = {
+      getBatch: async (ext: string) => (ext.endsWith('/cancel-reserve') || ext.includes('/cancel-payout/') ? undefined
+        : { batch_id: ids.get(ext)!, external_id: ext, event_type: 'x', dt: ext.endsWith('/reserve') ? '2026-03-05T11:00:00.000000Z' : dt, info: null, events: [] }),
+    } as unknown as AccountsClient;
+    const story = await ledgerStory(ledger, { id: '7', deployment_id: 'd', paymentIds: ['71'] });
+    expect(story.available && story.entries.map((e) => e.step)).toEqual(['reserve', 'register', 'confirm']);
   });
 
   it('answers with the rest of the story, ledger unavailable, when the accounts system is down', async () => {

@@ -19,6 +19,8 @@ export interface LedgerEntry {
   events: { loc: Record<string, unknown>; type: string; amount: string }[];
 }
 
+const STEP_ORDER: Record<LedgerStep, number> = { reserve: 0, 'cancel-reserve': 1, register: 2, confirm: 3, 'cancel-payout': 4 };
+
 export type LedgerStory = { available: true; entries: LedgerEntry[] } | { available: false; message: string };
 
 export interface LedgerKeys {
@@ -60,7 +62,9 @@ export async function ledgerStory(accounts: AccountsClient, p: LedgerKeys): Prom
       events: b.events.map((e) => ({ loc: { ...e.loc }, type: e.type, amount: e.amount })),
     });
   });
-  // In the order the ledger wrote them.
-  entries.sort((a, b) => (a.dt < b.dt ? -1 : a.dt > b.dt ? 1 : Number(a.batch_id) - Number(b.batch_id)));
+  // In the order the ledger wrote them. Batches of one write call share their dt, and their ids
+  // follow their external ids (confirm/… before register/…), so within one dt the steps' own order
+  // decides (a payout is registered under a payment before it is confirmed under it).
+  entries.sort((a, b) => (a.dt < b.dt ? -1 : a.dt > b.dt ? 1 : STEP_ORDER[a.step] - STEP_ORDER[b.step] || Number(a.batch_id) - Number(b.batch_id)));
   return { available: true, entries };
 }

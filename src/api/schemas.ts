@@ -111,7 +111,7 @@ export const PayoutListQuery = (namespaces: string[]) => Type.Object(
 export const PayoutPage = Type.Object({
   payouts: Type.Array(PayoutView),
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null: this is the last' }),
-});
+}, { description: 'a page of payouts' });
 
 export const RequestListQuery = (namespaces: string[]) => Type.Object(
   {
@@ -126,7 +126,7 @@ export const RequestListQuery = (namespaces: string[]) => Type.Object(
 export const RequestPage = Type.Object({
   requests: Type.Array(RequestView),
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null: this is the last' }),
-});
+}, { description: 'a page of requests' });
 
 /** OEBS check ids are integers (ARD's payment_check_id); JSON numbers up to 2^53 − 1 arrive exact. */
 const CheckId = Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'OEBS check id (payment_check_id of ARD NEW)' });

@@ -48,7 +48,7 @@ const Overview = Type.Object({
     violations: Type.Array(Violation, { description: "the open violations the caller may see (its namespaces'), at most 100" }),
     tasks: Type.Array(Type.Object({ task: Type.String(), last_run_at: NullableTime, last_ok_at: NullableTime, last_error: Type.Union([Type.String(), Type.Null()]) })),
   }),
-});
+}, { description: "the overview of the token's namespaces" });
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -56,6 +56,7 @@ export const overviewRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => asyn
   const { sql, config } = deps;
   app.get('/overview', {
     schema: {
+      operationId: 'getOverview',
       summary: 'At a glance: payouts by status, the rate of the last minutes, stuck and parked payouts, the integrity state',
       querystring: OverviewQuery,
       response: { 200: Overview, ...commonErrors },

@@ -71,6 +71,7 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
 
   app.get('/payout', {
     schema: {
+      operationId: 'findPayouts',
       summary: 'Find payouts: by client, request, external id, OEBS batch/check/payment id, status, namespace, creation time',
       description: 'Every filter given must hold; none given lists every payout of the token\'s namespaces. Newest first '
         + '(by id) unless order=asc; the approval queue (approve_req=true) is oldest first. Paged: pass next_cursor as cursor.',

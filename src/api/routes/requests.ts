@@ -62,6 +62,7 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
 
   app.get('/request', {
     schema: {
+      operationId: 'listRequests',
       summary: 'Payout requests, newest first (e.g. status=error: the ones that want a person)',
       description: 'Paged: pass next_cursor as cursor.',
       querystring: RequestListQuery(deps.config.namespaces),

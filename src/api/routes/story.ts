@@ -61,7 +61,7 @@ const Story = Type.Object({
     payment_id: Type.String(), dry_run: Type.Boolean(), amount: Type.String(), batch_ids: Type.Array(Type.String()),
     reconciled: Type.Boolean(), returned: Type.Boolean(), first_seen: Time, last_seen: Time,
   }), { description: 'the OEBS payments the receiver applied for this payout, as recorded' }),
-});
+}, { description: "the payout's story" });
 
 /** Payout's own messages go out on new-payout, notices and oebs-errors; answers come in on the status topics. */
 const directionOf = (topic: string): 'sent' | 'received' => {
@@ -75,6 +75,7 @@ export const storyRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (
   const { sql } = deps;
   app.get('/payout/:id/story', {
     schema: {
+      operationId: 'getPayoutStory',
       summary: "A payout's story: history, ledger events, CPFs, messages, payments and its request",
       params: IdParam,
       response: { 200: Story, ...commonErrors, 404: Problem('no payout with this id in the token\'s namespaces') },
