@@ -114,7 +114,7 @@ describe('approvals', () => {
     expect(blank.json().message).toContain('reason');
     expect((await call('POST', `/api/v1/payout/${bnpl}/decline`, {})).statusCode).toBe(400);
     expect(await status(bnpl)).toMatchObject({ status: 'new', approve_req: true });
-    expect((await call('GET', '/api/v1/payout?status=new')).statusCode).toBe(400);
+    expect((await call('GET', '/api/v1/payout?status=new&namespace=mars')).statusCode).toBe(400);
   });
 
   it('lets exactly one of two concurrent decisions apply', async () => {

@@ -5,17 +5,21 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
+import { createAccountsClient, type AccountsClient } from '../accounts/client.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
 import { bearerMatches } from '../metrics-token.ts';
 import { HttpError, authenticate } from './auth.ts';
+import { registerConsole } from './console.ts';
 import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
 import { approvalRoutes } from './routes/approvals.ts';
+import { overviewRoutes } from './routes/overview.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { retryRoutes } from './routes/retries.ts';
+import { storyRoutes } from './routes/story.ts';
 import { registerTaskGauges } from './tasks-metrics.ts';
 import { ErrorResponse } from './schemas.ts';
 import { describeValidationError, unstorableText, validatorCompiler } from './validation.ts';
@@ -31,9 +35,12 @@ export interface ApiDeps {
   config: Readonly<Config>;
   sql: Sql;
   requestWriter: RequestWriter;
+  /** Read only: a payout's ledger events for its story. */
+  accounts: AccountsClient;
 }
 
-export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logger?: Logger }): Promise<FastifyInstance> {
+/** accounts: the accounts system's client (default: PAYOUT_ACCOUNTS_URL). */
+export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logger?: Logger; accounts?: AccountsClient }): Promise<FastifyInstance> {
   const { config, sql } = opts;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger | undefined,
@@ -83,7 +90,13 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     }
   });
 
-  const deps: ApiDeps = { config, sql, requestWriter: new RequestWriter(sql, { log: app.log, maxQueue: config.apiLimits.maxQueue }) };
+  registerConsole(app);
+
+  const deps: ApiDeps = {
+    config, sql,
+    requestWriter: new RequestWriter(sql, { log: app.log, maxQueue: config.apiLimits.maxQueue }),
+    accounts: opts.accounts ?? createAccountsClient({ url: config.accounts.url, timeoutMs: config.accounts.timeoutMs }),
+  };
   app.decorate('requestWriter', deps.requestWriter);
   await app.register(async (v1) => {
     v1.addHook('onRoute', describeCommonErrors);
@@ -99,6 +112,8 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(approvalRoutes(deps));
     await v1.register(retryRoutes(deps));
     await v1.register(reconciliationRoutes(deps));
+    await v1.register(overviewRoutes(deps));
+    await v1.register(storyRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }

@@ -3,6 +3,7 @@
 import { Type } from 'typebox';
 import { AMOUNT_PATTERN } from '../domain/money.ts';
 import { PAYOUT_STATUSES } from '../store/payouts.ts';
+import { REQUEST_STATUSES } from '../store/requests.ts';
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 export const ExternalId = Type.String({ minLength: 1, maxLength: 128, description: "the caller's idempotency key (unique per namespace)" });
@@ -33,6 +34,13 @@ const attemptFields = () => ({
   last_error: Type.Union([Type.String(), Type.Null()], { description: 'the error of the last failed attempt' }),
   next_attempt_at: Type.String({ format: 'date-time', description: 'not claimed before this (backoff after a failed attempt)' }),
 });
+/** An error answer with what it means for this call (the OpenAPI response's description). */
+export const Problem = (description: string) => Type.Object({ error: Type.String(), message: Type.String() }, { description });
+/** The errors every /api/v1 call can answer, described. */
+export const commonErrors = {
+  400: Problem('bad input: the message names the field and what is wrong; nothing was changed'),
+  401: Problem('missing or unknown bearer token'),
+};
 
 export const PayoutByClientBody = (namespaces: string[]) =>
   Type.Object(
@@ -62,7 +70,7 @@ export const RequestView = Type.Object({
   client_id: EntityId,
   namespace: Type.String(),
   cpf_only: Type.Boolean(),
-  status: Type.String({ enum: ['new', 'done', 'error'], description: '`error` also when req-gate gave up after PAYOUT_MAX_ATTEMPTS (POST /request/{id}/retry puts it back)' }),
+  status: Type.String({ enum: [...REQUEST_STATUSES], description: '`error` also when req-gate gave up after PAYOUT_MAX_ATTEMPTS (POST /request/{id}/retry puts it back)' }),
   error: Type.Union([Type.String(), Type.Null()]),
   ...attemptFields(),
   created_at: Type.String({ format: 'date-time' }),
@@ -98,18 +106,50 @@ export const PayoutView = Type.Object({
 const DayOrTime = (description: string) =>
   Type.String({ anyOf: [{ format: 'date' }, { format: 'date-time' }], description, examples: ['2026-01-31', '2026-01-31T12:00:00Z'] });
 
-export const PayoutListQuery = Type.Object(
+const OebsRef = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 128, description }));
+const NumericId = (description: string) => Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description }));
+const Cursor = Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'next_cursor of the previous page, as it was given' }));
+
+export const PayoutListQuery = (namespaces: string[]) => Type.Object(
   {
-    client_id: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'required unless approve_req=true or status=parked' })),
+    client_id: NumericId('payouts of this client'),
+    request_id: NumericId('payouts made from this request'),
+    external_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "the caller's external_id of the payout (POST /payout) or of the request it came from (POST /payout-by-client)" })),
+    oebs_batch_id: OebsRef('OEBS batch id (payment_batch_id of ARD NEW)'),
+    oebs_check_id: OebsRef('OEBS check id (payment_check_id of ARD NEW)'),
+    oebs_payment_id: OebsRef('OEBS payment id: the payouts it paid, or the batches it covered'),
+    namespace: Type.Optional(Type.String({ enum: namespaces, description: 'one namespace (of the token\'s)' })),
     approve_req: Type.Optional(Type.String({ enum: ['true', 'false'], description: 'true: payouts that need a manual approval (the queue: with status=new)' })),
     status: Type.Optional(Type.String({ enum: [...PAYOUT_STATUSES], description: 'one status (or use statuses)' })),
-    from: Type.Optional(DayOrTime('from this moment (a date: from the start of that UTC day)')),
-    to: Type.Optional(DayOrTime('before this moment (a date: to the end of that UTC day)')),
+    from: Type.Optional(DayOrTime('created from this moment (a date: from the start of that UTC day)')),
+    to: Type.Optional(DayOrTime('created before this moment (a date: to the end of that UTC day)')),
     statuses: Type.Optional(Type.String({ pattern: `^(${PAYOUT_STATUSES.join('|')})(,(${PAYOUT_STATUSES.join('|')}))*$`, description: 'comma-separated statuses' })),
+    order: Type.Optional(Type.String({ enum: ['desc', 'asc'], description: 'desc: newest first (the default); asc: oldest first (the default of approve_req=true)' })),
+    cursor: Cursor,
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
   },
   { additionalProperties: false },
 );
+
+export const PayoutPage = Type.Object({
+  payouts: Type.Array(PayoutView),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null: this is the last' }),
+}, { description: 'a page of payouts' });
+
+export const RequestListQuery = (namespaces: string[]) => Type.Object(
+  {
+    status: Type.Optional(Type.String({ enum: [...REQUEST_STATUSES], description: 'one status (`error` and the like are the ones that want a person)' })),
+    namespace: Type.Optional(Type.String({ enum: namespaces, description: 'one namespace (of the token\'s)' })),
+    cursor: Cursor,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const RequestPage = Type.Object({
+  requests: Type.Array(RequestView),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null: this is the last' }),
+}, { description: 'a page of requests' });
 
 /** OEBS check ids are integers (ARD's payment_check_id); JSON numbers up to 2^53 − 1 arrive exact. */
 const CheckId = Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'OEBS check id (payment_check_id of ARD NEW)' });

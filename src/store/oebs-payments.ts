@@ -50,3 +50,30 @@ export async function paymentsToReconcile(db: Db, since: Date, named: readonly s
     where m.last_seen >= ${since} or (m.payment_id || '/' || m.dry_run::text) = any(${named as string[]}::text[])
     group by m.payment_id, m.dry_run`;
 }
+
+export interface PaymentRow {
+  payment_id: string;
+  dry_run: boolean;
+  namespaces: string[];
+  amount: string;
+  batch_ids: string[];
+  reconciled: boolean;
+  returned: boolean;
+  first_seen: Date;
+  last_seen: Date;
+}
+
+/** The recorded payments with these ids (real and dry-run). */
+export async function paymentsByIds(db: Db, ids: readonly string[]): Promise<PaymentRow[]> {
+  if (!ids.length) return [];
+  return db<PaymentRow[]>`
+    select payment_id, dry_run, namespaces, amount::text, batch_ids, reconciled, returned, first_seen, last_seen
+    from t_oebs_payment where payment_id = any(${ids as string[]}::text[]) order by first_seen, payment_id`;
+}
+
+/** The OEBS batches a recorded payment covers (what it paid), real and dry-run together. */
+export async function batchesOfPayment(db: Db, paymentId: string): Promise<string[]> {
+  const rows = await db<{ batch: string }[]>`
+    select distinct unnest(batch_ids) as batch from t_oebs_payment where payment_id = ${paymentId}`;
+  return rows.map((r) => r.batch);
+}

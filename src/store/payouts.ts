@@ -79,27 +79,48 @@ export async function getPayout(db: Db, id: string): Promise<PayoutRow | undefin
   return row;
 }
 
-export interface PayoutFilter {
-  /** Unset only with approveReq: the approval queue spans clients. */
-  clientId?: string;
-  approveReq?: boolean;
+/**
+ * A search over payouts (GET /payout): every filter given must hold. Pages are cursor-based on
+ * the id: `order` desc (newest first) lists ids below `afterId`, asc (the approval queue, oldest
+ * first) ids above it. Ids are assigned in insert order, so the id is "newest" without a clock.
+ */
+export interface PayoutFind {
   namespaces: readonly string[];
+  clientId?: string;
+  requestId?: string;
+  /** The payout's own external_id (fixed payouts), or its request's: requestIds resolved from it. */
+  externalId?: { value: string; requestIds: readonly string[] };
+  batchId?: string;
+  checkId?: string;
+  /** The payment id the payout is paid under, or the batches OEBS said the payment covers. */
+  paymentId?: { value: string; batchIds: readonly string[] };
+  approveReq?: boolean;
   from?: Date;
   to?: Date;
   statuses?: readonly PayoutStatus[];
+  order: 'asc' | 'desc';
+  afterId?: string;
   limit: number;
 }
 
-export async function listPayouts(db: Db, f: PayoutFilter): Promise<PayoutRow[]> {
+export function findPayouts(db: Db, f: PayoutFind) {
+  const ext = f.externalId;
+  const pay = f.paymentId;
   return db<PayoutRow[]>`
     select * from t_payout
     where namespace = any(${f.namespaces as string[]}::text[])
       ${f.clientId !== undefined ? db`and client_id = ${f.clientId}` : db``}
+      ${f.requestId !== undefined ? db`and request_id = ${f.requestId}` : db``}
+      ${ext ? db`and (external_id = ${ext.value} or request_id = any(${ext.requestIds as string[]}::int8[]))` : db``}
+      ${f.batchId !== undefined ? db`and oebs_batch_id = ${f.batchId}` : db``}
+      ${f.checkId !== undefined ? db`and oebs_check_id = ${f.checkId}` : db``}
+      ${pay ? db`and (oebs_payment_id = ${pay.value} or oebs_batch_id = any(${pay.batchIds as string[]}::text[]))` : db``}
       ${f.approveReq !== undefined ? db`and approve_req = ${f.approveReq}` : db``}
       ${f.from ? db`and created_at >= ${f.from}` : db``}
       ${f.to ? db`and created_at < ${f.to}` : db``}
       ${f.statuses?.length ? db`and status = any(${f.statuses as string[]}::text[])` : db``}
-    order by ${f.clientId !== undefined ? db`created_at, id` : db`id`}
+      ${f.afterId !== undefined ? (f.order === 'desc' ? db`and id < ${f.afterId}` : db`and id > ${f.afterId}`) : db``}
+    order by ${f.order === 'desc' ? db`id desc` : db`id`}
     limit ${f.limit}`;
 }
 
@@ -454,12 +475,16 @@ export interface WaitingStats {
   oldest_seconds: string | null;
 }
 
-/** Per waiting status: how many payouts have waited longer than its threshold, and the oldest wait. */
-export async function waitingStats(db: Db, stuckAfterMs: Record<'new' | 'pending' | 'confirmed', number>): Promise<WaitingStats[]> {
+/**
+ * Per waiting status: how many payouts have waited longer than its threshold, and the oldest wait;
+ * of every namespace (the metrics), or of those given (a caller of the overview).
+ */
+export async function waitingStats(db: Db, stuckAfterMs: Record<'new' | 'pending' | 'confirmed', number>, namespaces?: readonly string[]): Promise<WaitingStats[]> {
+  const ns = namespaces ? db`and p.namespace = any(${namespaces as string[]}::text[])` : db``;
   return db<WaitingStats[]>`
     select s.status,
-           (select count(*) from t_payout p where p.status = s.status and p.updated_at < now() - s.after * interval '1 millisecond')::text as stuck,
-           (select extract(epoch from now() - min(p.updated_at)) from t_payout p where p.status = s.status)::text as oldest_seconds
+           (select count(*) from t_payout p where p.status = s.status and p.updated_at < now() - s.after * interval '1 millisecond' ${ns})::text as stuck,
+           (select extract(epoch from now() - min(p.updated_at)) from t_payout p where p.status = s.status ${ns})::text as oldest_seconds
     from unnest(${['new', 'pending', 'confirmed']}::text[], ${[stuckAfterMs.new, stuckAfterMs.pending, stuckAfterMs.confirmed]}::int8[]) as s(status, after)`;
 }
 

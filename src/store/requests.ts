@@ -2,6 +2,7 @@
 import type { Db } from '../db/connect.ts';
 
 export type RequestStatus = 'new' | 'done' | 'error';
+export const REQUEST_STATUSES: readonly RequestStatus[] = ['new', 'done', 'error'];
 
 export interface NewRequest {
   external_id: string;
@@ -123,4 +124,24 @@ export async function markRequestsDone(tx: Db, ids: readonly string[]): Promise<
 export async function markRequestError(tx: Db, id: string, error: string): Promise<void> {
   await tx`update t_request set status = 'error', error = ${error}, updated_at = now()
            where id = ${id} and status = 'new'`;
+}
+
+/** The ids of requests with this external_id in these namespaces (one per namespace at most). */
+export async function requestIdsByExternalId(db: Db, externalId: string, namespaces: readonly string[]): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`
+    select id::text from t_request where external_id = ${externalId} and namespace = any(${namespaces as string[]}::text[])`;
+  return rows.map((r) => r.id);
+}
+
+/** Requests newest first (id below `beforeId`), of these namespaces and statuses. */
+export function findRequests(
+  db: Db, f: { namespaces: readonly string[]; statuses?: readonly string[]; beforeId?: string; limit: number },
+) {
+  return db<RequestRow[]>`
+    select * from t_request
+    where namespace = any(${f.namespaces as string[]}::text[])
+      ${f.statuses?.length ? db`and status = any(${f.statuses as string[]}::text[])` : db``}
+      ${f.beforeId !== undefined ? db`and id < ${f.beforeId}` : db``}
+    order by id desc
+    limit ${f.limit}`;
 }

@@ -1,11 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { CheckBody, CheckResult, Created, ErrorResponse, FixedPayoutBody, IdParam, PayoutListQuery, PayoutView } from '../schemas.ts';
+import { CheckBody, CheckResult, Created, ErrorBody, ErrorResponse, FixedPayoutBody, IdParam, PayoutListQuery, PayoutPage, PayoutView, Problem, commonErrors } from '../schemas.ts';
+import { decodeCursor, pageOf, type Order } from '../cursor.ts';
+import { batchesOfPayment } from '../../store/oebs-payments.ts';
+import { requestIdsByExternalId } from '../../store/requests.ts';
 import { cmp, isWholeMinor } from '../../domain/money.ts';
 import { minorDecimalsOf } from '../../config.ts';
 import {
-  findFixedPayoutByKey, getPayout, insertFixedPayout, listPayouts, sumByCheck,
+  findFixedPayoutByKey, findPayouts, getPayout, insertFixedPayout, sumByCheck,
   type FixedPayout, type PayoutRow, type PayoutStatus,
 } from '../../store/payouts.ts';
 
@@ -73,26 +76,41 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
   });
 
   app.get('/payout', {
-    schema: { operationId: 'listPayouts', summary: "A client's payouts (every client's with approve_req=true or status=parked)", querystring: PayoutListQuery, response: { 200: { type: 'object', properties: { payouts: { type: 'array', items: PayoutView } } } } },
+    schema: {
+      operationId: 'findPayouts',
+      summary: 'Find payouts: by client, request, external id, OEBS batch/check/payment id, status, namespace, creation time',
+      description: 'Every filter given must hold; none given lists every payout of the token\'s namespaces. Newest first '
+        + '(by id) unless order=asc; the approval queue (approve_req=true) is oldest first. Paged: pass next_cursor as cursor.',
+      querystring: PayoutListQuery(config.namespaces),
+      response: { 200: PayoutPage, ...commonErrors, 403: Problem('the token does not grant the namespace asked for') },
+    },
   }, async (req) => {
     const q = req.query;
     const from = q.from ? dayOrTime(q.from, 'start') : undefined;
     const to = q.to ? dayOrTime(q.to, 'end') : undefined;
     if (from && to && from > to) throw new HttpError(400, 'querystring: "from" is after "to"');
-    // The approval queue and the parked payouts span clients; any other list is one client's.
-    if (q.client_id === undefined && q.approve_req !== 'true' && q.status !== 'parked') {
-      throw new HttpError(400, 'querystring: "client_id" is required (unless approve_req=true or status=parked)');
-    }
     if (q.status !== undefined && q.statuses !== undefined) throw new HttpError(400, 'querystring: give "status" or "statuses", not both');
-    const rows = await listPayouts(sql, {
+    if (q.namespace !== undefined) requireNamespace(req.caller, q.namespace);
+    const namespaces = q.namespace !== undefined ? [q.namespace] : grantedNamespaces(req.caller, config.namespaces);
+    const order = (q.order ?? (q.approve_req === 'true' ? 'asc' : 'desc')) as Order;
+    const limit = q.limit ?? 1000;
+    const rows = await findPayouts(sql, {
+      namespaces,
       clientId: q.client_id,
+      requestId: q.request_id,
+      externalId: q.external_id === undefined ? undefined : { value: q.external_id, requestIds: await requestIdsByExternalId(sql, q.external_id, namespaces) },
+      batchId: q.oebs_batch_id,
+      checkId: q.oebs_check_id,
+      paymentId: q.oebs_payment_id === undefined ? undefined : { value: q.oebs_payment_id, batchIds: await batchesOfPayment(sql, q.oebs_payment_id) },
       approveReq: q.approve_req === undefined ? undefined : q.approve_req === 'true',
-      namespaces: grantedNamespaces(req.caller, config.namespaces),
       from, to,
       statuses: (q.status !== undefined ? [q.status] : q.statuses?.split(',')) as PayoutStatus[] | undefined,
-      limit: q.limit ?? 1000,
+      order,
+      afterId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, order),
+      limit: limit + 1,
     });
-    return { payouts: rows.map(payoutView) };
+    const page = pageOf(rows, limit, order);
+    return { payouts: page.rows.map(payoutView), next_cursor: page.next };
   });
 
   app.get('/payout/:id', {

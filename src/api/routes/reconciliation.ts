@@ -4,9 +4,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { mayUse } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { lastOkRun, reportedViolations } from '../../store/tasks.ts';
+import { lastOkRun, reportedViolations, type ViolationRow } from '../../store/tasks.ts';
 
-const Violation = Type.Object({
+export const Violation = Type.Object({
   kind: Type.String(),
   namespace: Type.Union([Type.String(), Type.Null()]),
   client_id: Type.Union([Type.Integer(), Type.Null()]),
@@ -22,6 +22,12 @@ const Violation = Type.Object({
 
 const num = (v: string | null) => (v === null ? null : Number(v));
 
+export const violationView = (v: ViolationRow) => ({
+  kind: v.kind, namespace: v.namespace, client_id: num(v.client_id), contract_id: num(v.contract_id), currency: v.currency,
+  payout_ids: v.payout_ids.map(Number), expected: v.expected, actual: v.actual, detail: v.detail,
+  first_seen: v.first_seen.toISOString(), last_seen: v.last_seen.toISOString(),
+});
+
 export const reconciliationRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (app) => {
   app.get('/reconciliation', {
     schema: {
@@ -36,11 +42,7 @@ export const reconciliationRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox =
     return {
       ok: rows.length === 0,
       checked_at: checkedAt?.toISOString() ?? null,
-      violations: visible.map((v) => ({
-        kind: v.kind, namespace: v.namespace, client_id: num(v.client_id), contract_id: num(v.contract_id), currency: v.currency,
-        payout_ids: v.payout_ids.map(Number), expected: v.expected, actual: v.actual, detail: v.detail,
-        first_seen: v.first_seen.toISOString(), last_seen: v.last_seen.toISOString(),
-      })),
+      violations: visible.map(violationView),
     };
   });
 };

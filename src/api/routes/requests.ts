@@ -2,8 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, mayUse, requireNamespace } from '../auth.ts';
 import { DeadlineExceeded, QueueFull } from '../request-writer.ts';
 import type { ApiDeps } from '../app.ts';
-import { Created, ErrorResponse, IdParam, PayoutByClientBody, RequestView } from '../schemas.ts';
-import { getRequest, type RequestRow } from '../../store/requests.ts';
+import { decodeCursor, pageOf } from '../cursor.ts';
+import { Created, ErrorBody, ErrorResponse, IdParam, PayoutByClientBody, Problem, RequestListQuery, RequestPage, RequestView, commonErrors } from '../schemas.ts';
+import { grantedNamespaces } from '../auth.ts';
+import { findRequests, getRequest, type RequestRow } from '../../store/requests.ts';
 
 export const requestView = (r: RequestRow) => ({
   ...r,
@@ -66,5 +68,27 @@ export const requestRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async
     const row = await getRequest(deps.sql, req.params.id);
     if (!row || !mayUse(req.caller, row.namespace)) throw new HttpError(404, `request ${req.params.id} not found`);
     return requestView(row);
+  });
+
+  app.get('/request', {
+    schema: {
+      operationId: 'listRequests',
+      summary: 'Payout requests, newest first (e.g. status=error: the ones that want a person)',
+      description: 'Paged: pass next_cursor as cursor.',
+      querystring: RequestListQuery(deps.config.namespaces),
+      response: { 200: RequestPage, ...commonErrors, 403: Problem('the token does not grant the namespace asked for') },
+    },
+  }, async (req) => {
+    const q = req.query;
+    if (q.namespace !== undefined) requireNamespace(req.caller, q.namespace);
+    const limit = q.limit ?? 100;
+    const rows = await findRequests(deps.sql, {
+      namespaces: q.namespace !== undefined ? [q.namespace] : grantedNamespaces(req.caller, deps.config.namespaces),
+      statuses: q.status === undefined ? undefined : [q.status],
+      beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'desc'),
+      limit: limit + 1,
+    });
+    const page = pageOf(rows, limit, 'desc');
+    return { requests: page.rows.map(requestView), next_cursor: page.next };
   });
 };

@@ -1,0 +1,154 @@
+// The console in a real browser (Debian's Chromium driven by playwright-core) against the whole
+// system as `npm start` runs it (test/e2e/system.ts): sign in (and a wrong token), find a
+// client's payouts, open a payout's story and see its ledger events, approve a payout and watch
+// it reach done, decline one with a reason, and see a disagreement planted in the ledger turn the
+// overview red once the tasks' integrity run has seen it twice. No browser → the file fails.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSystem, type System } from './e2e/system.ts';
+import { eventually } from './gates-support.ts';
+import { launchBrowser } from './console/browser.ts';
+import { ConsoleApp } from './console/pages.ts';
+
+const TOKEN = 'e2e-token';
+const WAIT = { timeout: 60_000, interval: 250 };
+const CLIENT = { found: 4401, approvals: 4402, silent: 4403 };
+
+let system: System;
+let browser: Browser;
+let page: Page;
+let ui: ConsoleApp;
+const made = { requestPayouts: [] as number[], approve: 0, decline: 0, raced: 0, silent: 0 };
+
+const loc = (namespace: string, client: number, contract: number) =>
+  ({ namespace, client_id: String(client), contract_id: String(contract), service_id: '124', currency: 'RUB' });
+const credit = (l: ReturnType<typeof loc>, amount: string) =>
+  system.accounts.writeBatch({ event_type: 'accrual', external_id: `console-${l.namespace}-${l.client_id}-${l.contract_id}`, events: [{ loc: { ...l, type: 'payout' }, type: 'credit', amount }] });
+
+beforeAll(async () => {
+  // The browser first: no browser is this file's failure, before any system is started.
+  browser = await launchBrowser();
+  system = await startSystem({
+    PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'operator', namespaces: ['*'] } }),
+    PAYOUT_APPROVE_REQUIRED: '["bnpl"]',
+    PAYOUT_OEBS_EMULATOR: JSON.stringify({ [CLIENT.silent]: 'silent' }),
+    PAYOUT_TASKS_INTERVAL: '1s',
+  });
+  await Promise.all([
+    credit(loc('taxi', CLIENT.found, 7), '100.00'), credit(loc('taxi', CLIENT.found, 8), '0.555'),
+    credit(loc('bnpl', CLIENT.approvals, 7), '40.00'), credit(loc('bnpl', CLIENT.approvals, 8), '30.00'),
+    credit(loc('bnpl', CLIENT.approvals, 9), '10.00'), credit(loc('taxi', CLIENT.silent, 7), '5.00'),
+  ]);
+  const fixed = (l: ReturnType<typeof loc>, amount: string) => system.post('/api/v1/payout', {
+    external_id: `console-${l.client_id}-${l.contract_id}`, namespace: l.namespace, client_id: Number(l.client_id),
+    contract_id: Number(l.contract_id), service_id: 124, currency: 'RUB', amount,
+  });
+  const [req, approve, decline, raced, silent] = await Promise.all([
+    system.post('/api/v1/payout-by-client', { external_id: 'console-find', client_id: CLIENT.found, namespace: 'taxi' }),
+    fixed(loc('bnpl', CLIENT.approvals, 7), '40.00'),
+    fixed(loc('bnpl', CLIENT.approvals, 8), '30.00'),
+    fixed(loc('bnpl', CLIENT.approvals, 9), '10.00'),
+    fixed(loc('taxi', CLIENT.silent, 7), '5.00'),
+  ]);
+  made.approve = approve.body.id;
+  made.decline = decline.body.id;
+  made.raced = raced.body.id;
+  made.silent = silent.body.id;
+  // req-gate makes the request's two payouts (one per account).
+  await eventually(async () => (await system.get(`/api/v1/payout?request_id=${req.body.id}`)).body.payouts.length === 2, 60_000, 250);
+  made.requestPayouts = (await system.get(`/api/v1/payout?request_id=${req.body.id}`)).body.payouts.map((p: { id: number }) => p.id);
+  page = await browser.newPage();
+  ui = new ConsoleApp(page, system.apiUrl);
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('the console in a browser', () => {
+  it('refuses an unknown token with a clear message, then signs in with a good one', async () => {
+    await ui.open();
+    await ui.signIn.as('not-a-token');
+    await expect.poll(() => ui.signIn.error().textContent(), WAIT).toContain('does not know this token');
+    // Keyboard only: the refused token stays focused and selected; typing replaces it, Enter submits.
+    await page.keyboard.type(TOKEN);
+    await page.keyboard.press('Enter');
+    await ui.overview.integrity().waitFor({ timeout: 60_000 });
+    expect(await ui.heading().textContent()).toBe('Overview');
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(1);
+  });
+
+  it("finds a client's payouts", async () => {
+    await ui.nav('Find');
+    await ui.find.search({ 'Client id': String(CLIENT.found) });
+    await expect.poll(() => ui.find.rows().count(), WAIT).toBe(2);
+    const shown = await ui.find.rows().evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-id'))));
+    expect(shown).toEqual([...made.requestPayouts].sort((a, b) => b - a)); // newest first
+    expect(page.url()).toContain(`client_id=${CLIENT.found}`);
+    expect(await ui.unlabelledControls()).toEqual([]);
+  });
+
+  it("opens a payout's story and sees its ledger events once it is done", async () => {
+    const first = Math.min(...made.requestPayouts);
+    // Say where it stands if it never gets there (the ui's poll below only says "timed out").
+    await eventually(async () => (await system.get(`/api/v1/payout/${first}`)).body.status === 'done', 60_000, 250)
+      .catch(async (err) => { throw new Error(`${err.message}: ${JSON.stringify((await system.get(`/api/v1/payout/${first}/story`)).body)}`); });
+    await ui.find.openPayout(first);
+    // The story follows the payout while it is under way.
+    await expect.poll(() => ui.story.status(), WAIT).toBe('done');
+    await expect.poll(() => ui.story.ledgerSteps(), WAIT).toEqual(['reserve', 'register', 'confirm']);
+    expect(await ui.story.timeline().textContent()).toMatch(/new.*pending.*confirmed.*done/s);
+  }, 120_000);
+
+  it('approves a payout from the approval queue and watches it reach done', async () => {
+    await ui.nav('Act');
+    await expect.poll(() => ui.act.queueIds(), WAIT).toContain(String(made.approve));
+    expect(await ui.unlabelledControls()).toEqual([]);
+    // Esc cancels a confirmation: nothing is sent.
+    await page.getByRole('button', { name: `Approve payout ${made.approve}` }).click();
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    expect(await ui.act.queueIds()).toContain(String(made.approve));
+    await ui.act.approve(made.approve);
+    await expect.poll(() => ui.act.result('approvals').textContent(), WAIT).toContain(`Payout #${made.approve} approved`);
+    expect(await ui.act.queueIds()).not.toContain(String(made.approve));
+    await ui.story.open(made.approve);
+    await expect.poll(() => ui.story.status(), WAIT).toBe('done');
+    expect(await ui.story.timeline().textContent()).toContain('approve by operator');
+  });
+
+  it('declines a payout with a reason; no money moves', async () => {
+    await ui.nav('Act');
+    await ui.act.decline(made.decline, 'wrong contract');
+    await expect.poll(() => ui.act.result('approvals').textContent(), WAIT).toContain(`Payout #${made.decline} declined`);
+    await ui.story.open(made.decline);
+    expect(await ui.story.status()).toBe('rejected');
+    expect(await ui.story.timeline().textContent()).toContain('decline by operator: wrong contract');
+    expect(await page.getByTestId('ledger').textContent()).toContain('No ledger events yet');
+  });
+
+  it("shows the api's refusal when another operator decided first", async () => {
+    await ui.nav('Act');
+    await expect.poll(() => ui.act.queueIds(), WAIT).toContain(String(made.raced));
+    // Declined elsewhere while this page still lists it as waiting.
+    expect((await system.post(`/api/v1/payout/${made.raced}/decline`, { reason: 'elsewhere' })).status).toBe(200);
+    await ui.act.approve(made.raced);
+    await expect.poll(() => ui.act.result('approvals').textContent(), WAIT).toMatch(new RegExp(`^Refused: .*${made.raced}.*rejected`));
+    expect((await system.get(`/api/v1/payout/${made.raced}`)).body).toMatchObject({ status: 'rejected', approve_req: true });
+  });
+
+  it('turns the overview red when the integrity run finds a disagreement planted in the ledger', async () => {
+    await ui.nav('Overview');
+    expect(await ui.overview.integrityState()).toBe('ok');
+    // The silent client's payout stays pending: its money sits on payout_sent, and every integrity
+    // run checks that account. 1.00 more there, written behind payout's back, is a disagreement.
+    await expect.poll(async () => (await system.get(`/api/v1/payout/${made.silent}`)).body.status, WAIT).toBe('pending');
+    await system.accounts.writeBatch({
+      event_type: 'manual', external_id: 'console-planted', events: [{ loc: { ...loc('taxi', CLIENT.silent, 7), type: 'payout_sent' }, type: 'credit', amount: '1.00' }],
+    });
+    // Seen by two runs in a row, then shown by the overview's next refresh (no reload).
+    await expect.poll(() => ui.overview.integrityState(), WAIT).toBe('violations');
+    expect(await ui.overview.integrity().textContent()).toContain(String(CLIENT.silent));
+  });
+});
