@@ -23,6 +23,7 @@ export const retryRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (
 
   app.post('/payout/:id/retry', {
     schema: {
+      operationId: 'retryPayout',
       summary: 'Put a parked payout back to the sender: status new, due now, attempts from zero',
       description: 'A payout is parked after PAYOUT_MAX_ATTEMPTS failed attempts of the sender (its `error` says the last). '
         + 'An earlier attempt\'s reservation in the ledger, if one landed, is reused: nothing is reserved twice. '
@@ -46,6 +47,7 @@ export const retryRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (
 
   app.post('/request/:id/retry', {
     schema: {
+      operationId: 'retryRequest',
       summary: 'Put a request in error back to req-gate: status new, due now, attempts from zero',
       description: 'A request ends in `error` when the accounts system refused it, its payouts could not be planned or stored, or after '
         + 'PAYOUT_MAX_ATTEMPTS failed attempts; its error moves to `last_error`. Payouts it already made are found again, never made twice.',
