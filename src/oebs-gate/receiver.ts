@@ -8,9 +8,11 @@
 //     ledger refusal) → a report to the route's `oebs-errors` topic with the raw message and its
 //     `source`, acknowledged: it never blocks its key and is never retried forever;
 //   - transient (ledger or database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
-//     topics redeliver it with backoff. "Not yet" is bounded: a message older than
-//     PAYOUT_RECEIVER_MAX_WAIT (by its publish time, else by when this process first saw it)
-//     goes to the errors topic instead.
+//     topics redeliver it with backoff. "Not yet" is bounded by PAYOUT_RECEIVER_MAX_WAIT, counted
+//     from when the payouts it waits for were sent (so a backlog of old answers delivered after an
+//     outage still applies to recent payouts); when payout cannot name them (no batch of the
+//     payment known yet), from the message's publish time, else from when this process first saw
+//     it. Past the bound it goes to the errors topic instead (`payout replay-errors` re-feeds it).
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
@@ -116,7 +118,7 @@ export class Receiver implements Worker {
       this.firstSeen.delete(this.seenKey(msg));
     } catch (err) {
       if (err instanceof Unappliable) await this.report(route, msg, err.source, err.message);
-      else if (err instanceof NotYet && this.waitedTooLong(msg)) await this.report(route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
+      else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.report(route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
       else {
         outcome = err instanceof NotYet ? 'wait' : 'retry';
         if (outcome === 'retry') this.deps.log.warn({ err, topic: msg.topic, msgId: msg.msgId }, 'receiver: will retry');
@@ -150,9 +152,10 @@ export class Receiver implements Worker {
     return kinds.every((k) => k === 'skip') ? 'skipped' : 'applied';
   }
 
-  private waitedTooLong(msg: DeliveredMessage): boolean {
+  /** `sentAt`: when the payouts the message waits for were sent, if known (it wins over the message's age). */
+  private waitedTooLong(msg: DeliveredMessage, sentAt: Date | undefined): boolean {
     const now = (this.deps.now ?? (() => new Date()))().getTime();
-    let since = msg.publishedAt?.getTime();
+    let since = sentAt?.getTime() ?? msg.publishedAt?.getTime();
     if (since === undefined) {
       since = this.firstSeen.get(this.seenKey(msg)) ?? now;
       this.firstSeen.set(this.seenKey(msg), since);
