@@ -12,6 +12,7 @@ import { HttpError, authenticate } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
 import { approvalRoutes } from './routes/approvals.ts';
+import { oebsErrorsRoutes } from './routes/oebs-errors.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
@@ -88,6 +89,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(payoutRoutes(deps));
     await v1.register(approvalRoutes(deps));
     await v1.register(reconciliationRoutes(deps));
+    await v1.register(oebsErrorsRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }

@@ -31,7 +31,8 @@ export interface ReceiverDeps {
   config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
   sql: Sql;
   ledger: ReceiverLedger;
-  topics: Pick<Topics, 'publish' | 'subscribe'>;
+  /** Where errors and notices go (outbox, in the applying transaction). */
+  topics: Pick<Topics, 'publish'>;
   log: Logger;
   registry?: Registry;
   now?: () => Date;
@@ -76,7 +77,7 @@ export class Receiver implements Worker {
   }
 
   /** Subscribes the `oebs-gate` group to every status topic (durably, from the start of each). */
-  static async create(deps: ReceiverDeps): Promise<Receiver> {
+  static async create(deps: ReceiverDeps & { topics: Pick<Topics, 'publish' | 'subscribe'> }): Promise<Receiver> {
     const self = new Receiver(deps);
     self.consumer = await deps.topics.subscribe({
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
@@ -103,6 +104,27 @@ export class Receiver implements Worker {
 
   stop(): Promise<void> {
     return this.consumer!.stop();
+  }
+
+  /** A receiver that only applies what it is given (`payout replay-errors`): it subscribes to nothing. */
+  static forReplay(deps: ReceiverDeps): Receiver {
+    return new Receiver(deps);
+  }
+
+  /**
+   * Applies again a message that went to oebs-errors, in `route` (possibly narrowed to a caller's
+   * namespaces): what applies now applies, exactly as a redelivery would (guarded status changes,
+   * ledger events keyed by payout and payment, notices keyed by the source message). What still
+   * cannot be applied reports nothing: its report is already in the errors topic, so replaying
+   * it again adds nothing there.
+   */
+  async replay(route: Route, msg: DeliveredMessage): Promise<{ outcome: 'applied' | 'unchanged' } | { outcome: 'failing'; reason: string }> {
+    try {
+      return { outcome: (await this.apply(route, msg)) === 'applied' ? 'applied' : 'unchanged' };
+    } catch (err) {
+      if (err instanceof Unappliable || err instanceof NotYet) return { outcome: 'failing', reason: err.message };
+      throw err;
+    }
   }
 
   /** The handler of one delivered message (the topics acknowledge it when this resolves). */
