@@ -19,6 +19,7 @@ const commands: Record<string, { about: string; run: () => Promise<Command> }> =
       return (config, log, args) => runSupervisor(config, log, args, ['accounts', 'oebs-emulator', 'api', 'req-gate', 'oebs-gate', 'tasks']);
     },
   },
+  'replay-errors': { about: 'apply oebs-errors messages again (--since <time>, --topic <errors topic>): what applies now applies', run: async () => (await import('./oebs-gate/replay-main.ts')).runReplayErrors },
   'req-gate': { about: 'turns payout requests into payouts', run: async () => (await import('./req-gate/main.ts')).runReqGate },
   'oebs-gate': { about: 'reserves payouts in the ledger, sends them to OEBS, follows the answers', run: async () => (await import('./oebs-gate/main.ts')).runOebsGate },
   'oebs-emulator': { about: 'stand-in OEBS/ARD: answers new-payout messages on the status topics', run: async () => (await import('./standins/oebs/main.ts')).runOebsEmulator },

@@ -241,6 +241,62 @@ describe('OEBS before ARD NEW', () => {
     await clocked.receiver.handle(unknownAge);
     expect(await errorsAbout(h, { msgId: unknownAge.msgId })).toHaveLength(1);
   });
+
+  /** Two payouts in one ARD batch, the first confirmed, the second's ARD NEW late; a payment for both. */
+  async function halfConfirmedBatch(amounts: [string, string]) {
+    const clients = [uniqueClient(), uniqueClient()];
+    const ids = [await pendingPayout(h, clients[0]!, amounts[0]), await pendingPayout(h, clients[1]!, amounts[1])];
+    const batch = otherBatch(ids[0]!, 5);
+    await h.receiver.handle(ard(h, ids[0]!, 'NEW', { payment_batch_id: batch }));
+    const [row] = await h.s.db.sql<{ sent: Date }[]>`select max(reserve_dt) as sent from t_payout where id = any(${ids}::int8[])`;
+    return { clients, ids, batch, sentAt: row!.sent, total: add(amounts[0], amounts[1]) };
+  }
+
+  it('the wait counts from when the payouts were sent: a backlog published long ago still waits for a recent payout, then applies', async () => {
+    const { clients, ids, batch, sentAt, total } = await halfConfirmedBatch(['3.10', '4.20']);
+    let now = new Date(sentAt.getTime() + 60_000);
+    const clocked = await harnessOn(h.s, {}, { now: () => now });
+    // Published two hours before the payouts were even sent (an outage's backlog): not given up.
+    const old = oebs(h, [batch], 'RECONCILED', `${ids[0]}7`, total, { publishedAt: new Date(sentAt.getTime() - 2 * 3_600_000) });
+    await expect(clocked.receiver.handle(old)).rejects.toBeInstanceOf(NotYet);
+    now = new Date(sentAt.getTime() + 3_599_000);
+    await expect(clocked.receiver.handle(old)).rejects.toBeInstanceOf(NotYet);
+    expect(await errorsAbout(h, { msgId: old.msgId })).toEqual([]);
+    await clocked.receiver.handle(ard(h, ids[1]!, 'NEW', { payment_batch_id: batch }));
+    await clocked.receiver.handle(old);
+    for (const [i, id] of ids.entries()) {
+      expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: `${ids[0]}7` });
+      expect(await balances(h, clients[i]!)).toEqual({ payout: '0', sent: '0' });
+      expect(await ledgerBatches(h, id)).toEqual([RESERVE, CONFIRM]);
+    }
+  });
+
+  it('gives up PAYOUT_RECEIVER_MAX_WAIT after the payouts were sent, however fresh the message', async () => {
+    const { ids, batch, sentAt, total } = await halfConfirmedBatch(['1.10', '2.20']);
+    let now = new Date(sentAt.getTime() + 3_599_000);
+    const clocked = await harnessOn(h.s, {}, { now: () => now });
+    const fresh = () => oebs(h, [batch], 'CREATED', `${ids[0]}8`, total, { publishedAt: now });
+    const first = fresh();
+    await expect(clocked.receiver.handle(first)).rejects.toBeInstanceOf(NotYet);
+    now = new Date(sentAt.getTime() + 3_600_001);
+    const late = fresh();
+    await clocked.receiver.handle(late);
+    expect(await errorsAbout(h, { msgId: late.msgId })).toEqual([expect.objectContaining({ kind: 'error', source: 'wrong_payout_status', reason: expect.stringContaining('gave up waiting') })]);
+    expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'confirmed', oebs_payment_id: null });
+    expect(await ledgerBatches(h, ids[0]!)).toEqual([RESERVE]);
+  });
+
+  it('a wait that is not for ARD (RECONCILED of a second payment before the first one\'s RETURNED) still counts from the message', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '2.5');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    await h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '2.5'));
+    const [row] = await h.s.db.sql<{ sent: Date }[]>`select reserve_dt as sent from t_payout where id = ${id}`;
+    const now = new Date(row!.sent.getTime() + 2 * 3_600_000);
+    const clocked = await harnessOn(h.s, {}, { now: () => now });
+    // Sent two hours ago, but the message is a minute old: it waits.
+    await expect(clocked.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}2`, '2.5', { publishedAt: new Date(now.getTime() - 60_000) }))).rejects.toBeInstanceOf(NotYet);
+  });
 });
 
 describe('messages that cannot be applied go to oebs-errors once, with their source, and are acknowledged', () => {

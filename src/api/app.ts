@@ -15,6 +15,7 @@ import { registerMetrics } from './metrics.ts';
 import { RequestWriter } from './request-writer.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { overviewRoutes } from './routes/overview.ts';
+import { oebsErrorsRoutes } from './routes/oebs-errors.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { requestRoutes } from './routes/requests.ts';
@@ -114,6 +115,7 @@ export async function buildApp(opts: { config: Readonly<Config>; sql: Sql; logge
     await v1.register(reconciliationRoutes(deps));
     await v1.register(overviewRoutes(deps));
     await v1.register(storyRoutes(deps));
+    await v1.register(oebsErrorsRoutes(deps));
   }, { prefix: '/api/v1' });
   return app;
 }

@@ -24,8 +24,20 @@ export class Unappliable extends Error {
     super(message);
   }
 }
-/** Not yet (OEBS before ARD NEW): redelivered later, until the receiver's bound. */
-export class NotYet extends Error {}
+/**
+ * Not yet (OEBS before ARD NEW): redelivered later, until the receiver's bound. `sentAt`: when
+ * the payouts it waits for were sent (the latest `reserve_dt` of those known), when the wait is
+ * for a late ARD answer about payouts payout can name; the bound then counts from it.
+ */
+export class NotYet extends Error {
+  constructor(message: string, readonly sentAt?: Date) {
+    super(message);
+  }
+}
+
+/** The latest sending time of these payouts (they went `pending` together with their new-payout message). */
+const latestSent = (ps: readonly ReceiverPayout[]): Date | undefined =>
+  ps.reduce<Date | undefined>((max, p) => (p.reserve_dt && (!max || p.reserve_dt > max) ? p.reserve_dt : max), undefined);
 
 /** Where a status topic's messages belong: its namespaces (sharing a topic base) and dry-run twin. */
 export interface Route {
@@ -111,18 +123,25 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
  */
 export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: OebsAnswer): Promise<ReceiverAction['kind'][]> {
   const payouts = await lockPayoutsOfBatches(tx, o.batchIds, route.namespaces, route.dryRun);
+  // OEBS names payouts only by their ARD batches: the payouts whose ARD NEW is late are unknown
+  // until it comes. Those of the payment already known were sent with them (ARD batches what it
+  // got together), so their sending time is the clock of the wait; none known → the message's age.
   const missing = o.batchIds.filter((b) => !payouts.some((p) => p.oebs_batch_id === b));
-  if (missing.length) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: no confirmed payout in batch ${missing.join(', ')} yet`);
+  if (missing.length) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: no confirmed payout in batch ${missing.join(', ')} yet`, latestSent(payouts));
   const total = sum(payouts.map((p) => p.amount_oebs ?? '0'));
   const vs = cmp(total, o.paymentAmount);
-  if (vs < 0) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts known so far make ${total} of ${o.paymentAmount}`);
+  if (vs < 0) throw new NotYet(`OEBS ${o.statusType} of payment ${o.paymentId}: the payouts known so far make ${total} of ${o.paymentAmount}`, latestSent(payouts));
   if (vs > 0) throw new Unappliable('amount_mismatch', `OEBS ${o.statusType} of payment ${o.paymentId}: the payouts of its batches make ${total}, more than ${o.paymentAmount}`);
   const decided = payouts.map((p) => ({
     p, action: decideOebs(p.status, o.statusType, { paymentId: o.paymentId, paidBy: p.oebs_payment_id, returned: p.oebs_returned_payments }),
   }));
   // All or nothing: one impossible payout sends the whole message to the errors topic.
   for (const { action } of decided) if (action.kind === 'impossible') throw new Unappliable('wrong_payout_status', action.reason);
-  for (const { action } of decided) if (action.kind === 'wait') throw new NotYet(action.reason);
+  // A payout still `pending` waits for its ARD NEW: counted from its sending. Any other wait (a
+  // RETURNED of another payment on its way) counts from the message.
+  for (const { p, action } of decided) {
+    if (action.kind === 'wait') throw new NotYet(action.reason, p.status === 'pending' ? latestSent([p]) : undefined);
+  }
   const kinds: ReceiverAction['kind'][] = [];
   for (const { p, action } of decided) {
     try {

@@ -8,9 +8,11 @@
 //     ledger refusal) → a report to the route's `oebs-errors` topic with the raw message and its
 //     `source`, acknowledged: it never blocks its key and is never retried forever;
 //   - transient (ledger or database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
-//     topics redeliver it with backoff. "Not yet" is bounded: a message older than
-//     PAYOUT_RECEIVER_MAX_WAIT (by its publish time, else by when this process first saw it)
-//     goes to the errors topic instead.
+//     topics redeliver it with backoff. "Not yet" is bounded by PAYOUT_RECEIVER_MAX_WAIT, counted
+//     from when the payouts it waits for were sent (so a backlog of old answers delivered after an
+//     outage still applies to recent payouts); when payout cannot name them (no batch of the
+//     payment known yet), from the message's publish time, else from when this process first saw
+//     it. Past the bound it goes to the errors topic instead (`payout replay-errors` re-feeds it).
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
@@ -29,7 +31,8 @@ export interface ReceiverDeps {
   config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
   sql: Sql;
   ledger: ReceiverLedger;
-  topics: Pick<Topics, 'publish' | 'subscribe'>;
+  /** Where errors and notices go (outbox, in the applying transaction). */
+  topics: Pick<Topics, 'publish'>;
   log: Logger;
   registry?: Registry;
   now?: () => Date;
@@ -74,7 +77,7 @@ export class Receiver implements Worker {
   }
 
   /** Subscribes the `oebs-gate` group to every status topic (durably, from the start of each). */
-  static async create(deps: ReceiverDeps): Promise<Receiver> {
+  static async create(deps: ReceiverDeps & { topics: Pick<Topics, 'publish' | 'subscribe'> }): Promise<Receiver> {
     const self = new Receiver(deps);
     self.consumer = await deps.topics.subscribe({
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
@@ -103,6 +106,27 @@ export class Receiver implements Worker {
     return this.consumer!.stop();
   }
 
+  /** A receiver that only applies what it is given (`payout replay-errors`): it subscribes to nothing. */
+  static forReplay(deps: ReceiverDeps): Receiver {
+    return new Receiver(deps);
+  }
+
+  /**
+   * Applies again a message that went to oebs-errors, in `route` (possibly narrowed to a caller's
+   * namespaces): what applies now applies, exactly as a redelivery would (guarded status changes,
+   * ledger events keyed by payout and payment, notices keyed by the source message). What still
+   * cannot be applied reports nothing: its report is already in the errors topic, so replaying
+   * it again adds nothing there.
+   */
+  async replay(route: Route, msg: DeliveredMessage): Promise<{ outcome: 'applied' | 'unchanged' } | { outcome: 'failing'; reason: string }> {
+    try {
+      return { outcome: (await this.apply(route, msg)) === 'applied' ? 'applied' : 'unchanged' };
+    } catch (err) {
+      if (err instanceof Unappliable || err instanceof NotYet) return { outcome: 'failing', reason: err.message };
+      throw err;
+    }
+  }
+
   /** The handler of one delivered message (the topics acknowledge it when this resolves). */
   async handle(msg: DeliveredMessage): Promise<void> {
     const route = this.routes.get(msg.topic);
@@ -116,7 +140,7 @@ export class Receiver implements Worker {
       this.firstSeen.delete(this.seenKey(msg));
     } catch (err) {
       if (err instanceof Unappliable) await this.report(route, msg, err.source, err.message);
-      else if (err instanceof NotYet && this.waitedTooLong(msg)) await this.report(route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
+      else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.report(route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
       else {
         outcome = err instanceof NotYet ? 'wait' : 'retry';
         if (outcome === 'retry') this.deps.log.warn({ err, topic: msg.topic, msgId: msg.msgId }, 'receiver: will retry');
@@ -150,9 +174,10 @@ export class Receiver implements Worker {
     return kinds.every((k) => k === 'skip') ? 'skipped' : 'applied';
   }
 
-  private waitedTooLong(msg: DeliveredMessage): boolean {
+  /** `sentAt`: when the payouts the message waits for were sent, if known (it wins over the message's age). */
+  private waitedTooLong(msg: DeliveredMessage, sentAt: Date | undefined): boolean {
     const now = (this.deps.now ?? (() => new Date()))().getTime();
-    let since = msg.publishedAt?.getTime();
+    let since = sentAt?.getTime() ?? msg.publishedAt?.getTime();
     if (since === undefined) {
       since = this.firstSeen.get(this.seenKey(msg)) ?? now;
       this.firstSeen.set(this.seenKey(msg), since);

@@ -284,10 +284,14 @@ export async function markPayoutsPending(tx: Db, rows: readonly { id: string; am
 /** What the receiver needs of a payout to decide and to address its ledger accounts. */
 export type ReceiverPayout = Pick<PayoutRow,
   'id' | 'namespace' | 'client_id' | 'contract_id' | 'service_id' | 'currency' | 'amount' | 'amount_oebs' | 'status'
-  | 'dry_run' | 'oebs_batch_id' | 'oebs_payment_id'> & { oebs_returned_payments: string[]; deployment_id: string };
+  | 'dry_run' | 'oebs_batch_id' | 'oebs_payment_id'> & {
+    oebs_returned_payments: string[]; deployment_id: string;
+    /** When the sender made it `pending` (reserved, and its new-payout message written): when it was sent. */
+    reserve_dt: Date | null;
+  };
 
 const RECEIVER_COLUMNS = ['id', 'deployment_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
-  'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments'] as const;
+  'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments', 'reserve_dt'] as const;
 
 /** Locks one payout until the end of the transaction: its messages from both topics take turns. */
 export async function lockPayoutForReceiver(tx: Db, id: string): Promise<ReceiverPayout | undefined> {

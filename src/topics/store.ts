@@ -183,3 +183,22 @@ export async function selectOutbox(tx: Tx, limit: number): Promise<OutboxRow[]> 
 export async function deleteOutbox(tx: Tx, messageIds: string[]): Promise<void> {
   await tx`delete from topic_outbox where message_id = any(${messageIds}::int8[])`;
 }
+
+export interface LoggedMessage {
+  id: string;
+  msg_id: string;
+  /** The payload's exact JSON text. */
+  body: string;
+  created_at: Date;
+}
+
+/**
+ * A topic's log from after message `afterId`, oldest first (both backends log every message
+ * payout publishes here: it is the outbox). For topics nobody consumes, such as oebs-errors.
+ */
+export async function readTopicLog(db: Db, topic: string, o: { afterId: string; since: Date | undefined; limit: number }): Promise<LoggedMessage[]> {
+  return db<LoggedMessage[]>`
+    select id, msg_id, payload::text as body, created_at from topic_message
+    where topic = ${topic} and id > ${o.afterId}::int8 and (${o.since ?? null}::timestamptz is null or created_at >= ${o.since ?? null})
+    order by id limit ${o.limit}`;
+}
