@@ -25,6 +25,7 @@ export const oebsErrorsRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => as
   let replay: ReturnType<typeof createReplayer> | undefined;
   app.post('/oebs-errors/replay', {
     schema: {
+      operationId: 'replayOebsErrors',
       summary: 'Apply the ARD/OEBS messages in oebs-errors again: what applies now applies, the rest stays',
       description: 'Idempotent: a message applied by an earlier replay counts as unchanged, and one that still fails publishes nothing new. '
         + 'A caller replays the errors topics of its namespaces and touches only their payouts. '
