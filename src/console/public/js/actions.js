@@ -42,14 +42,9 @@ export const replay = (ctx, result, body) => run(ctx, result,
   () => ctx.call('POST', '/oebs-errors/replay', body),
   (b) => `Replayed: ${describeCounts(b)}.`);
 
-/** The replay's answer: counts per topic, whatever its exact shape. */
+/** The replay's answer (`{topics: [{topic, replayed, applied, unchanged, failing}]}`), in words. */
 function describeCounts(b) {
-  const parts = [];
-  const walk = (v, path) => {
-    if (typeof v === 'number') parts.push(`${path || 'total'}: ${v}`);
-    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, path ? `${path} ${k}` : k);
-  };
-  walk(b, '');
-  return parts.length ? parts.join(', ') : 'nothing to replay';
+  const parts = (b.topics ?? []).filter((t) => t.replayed > 0).map((t) =>
+    `${t.topic}: ${t.replayed} replayed, ${t.applied} applied, ${t.unchanged} unchanged, ${t.failing} still failing`);
+  return parts.length ? parts.join('; ') : 'nothing to replay';
 }
