@@ -396,7 +396,7 @@ describe('a parked payout elsewhere', () => {
     const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     for (const path of ['/api/v1/payout/{id}/retry', '/api/v1/request/{id}/retry']) {
       const responses = doc.paths[path].post.responses as Record<string, { description: string }>;
-      expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '404', '409']);
+      expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '404', '409', '500', '503']);
       for (const [code, r] of Object.entries(responses)) if (code !== '200') expect(r.description).not.toBe('Default Response');
     }
     expect(doc.paths['/api/v1/payout/{id}'].get.responses['200'].content['application/json'].schema.properties.status.enum).toContain('parked');

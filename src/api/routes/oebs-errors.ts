@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { HttpError } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { ErrorBody } from '../schemas.ts';
+import { ErrorResponse } from '../schemas.ts';
 import type { Logger } from '../../log.ts';
 import { chooseTopics, createReplayer, parseSince } from '../../oebs-gate/replay.ts';
 
@@ -31,7 +31,13 @@ export const oebsErrorsRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => as
         + 'A caller replays the errors topics of its namespaces and touches only their payouts. '
         + 'A 503 (accounts system or database unavailable) may have applied part: replay again.',
       body: ReplayBody,
-      response: { 200: Type.Object({ topics: Type.Array(ReplayCount) }), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody },
+      response: {
+        200: Type.Object({ topics: Type.Array(ReplayCount) }, { description: 'what the replay did, per errors topic' }),
+        400: ErrorResponse('a bad since, or a topic that is not an errors topic'),
+        401: ErrorResponse('missing or unknown bearer token'),
+        403: ErrorResponse('the topic carries none of the token\'s namespaces'),
+        503: ErrorResponse('the accounts system or the database is unavailable: replay again', { retryAfter: true }),
+      },
     },
   }, async (req) => {
     const body = req.body ?? {};
