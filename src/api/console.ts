@@ -8,8 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
-/** The package root is two levels above this file whether it runs as src/api/*.ts or compiled dist/api/*.js. */
-export const CONSOLE_DIR = path.resolve(import.meta.dirname, '../../src/console/public');
+/** Beside this module's folder: src/console/public, or dist/console/public (the build copies it). */
+export const CONSOLE_DIR = path.resolve(import.meta.dirname, '../console/public');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
