@@ -138,7 +138,7 @@ function describeCommonErrors(route: RouteOptions) {
     add(415, 'body not sent as Content-Type: application/json');
   }
   add(500, 'internal error (details only in the log); retry, with the same external_id where there is one');
-  add(503, 'the api is shutting down or cannot reach the database; retry');
+  add(503, 'the api is shutting down; retry (another replica answers)');
 }
 
 /** 4xx say what is wrong; 5xx say nothing of the internals (the log has them). */
