@@ -150,6 +150,12 @@ class ActPage {
   result(section: 'approvals' | 'parked' | 'requests' | 'replay'): Locator {
     return this.app.page.getByRole('region', { name: SECTION_TITLES[section] }).getByTestId('action-result');
   }
+  parkedIds(): Promise<string[]> {
+    return this.app.page.getByTestId('parked-payouts').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id') ?? ''));
+  }
+  parkedRow(id: number): Locator {
+    return this.app.page.getByTestId('parked-payouts').locator(`tbody tr[data-id="${id}"]`);
+  }
   queueIds(): Promise<string[]> {
     return this.app.page.getByTestId('approval-queue').locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id') ?? ''));
   }
