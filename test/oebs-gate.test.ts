@@ -22,7 +22,9 @@ function run(command: string, env: Record<string, string> = {}) {
   const child = spawn(path.join(root, 'bin/payout'), [command], {
     env: {
       ...process.env, PAYOUT_DB_URL: s.db.url, PAYOUT_ACCOUNTS_URL: s.url, PAYOUT_OEBS_GATE_INTERVAL: '100ms',
-      PAYOUT_LOG_LEVEL: 'warn', PAYOUT_FAILPOINTS: '', ...env,
+      PAYOUT_LOG_LEVEL: 'warn', PAYOUT_FAILPOINTS: '',
+      PAYOUT_RETRY_BACKOFF_BASE: '100ms', // a transient accounts failure is retried within the tests' waits
+      ...env,
     },
     stdio: 'inherit',
   });

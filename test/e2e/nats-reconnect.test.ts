@@ -48,6 +48,7 @@ describe.skipIf(!natsServerInstalled)('oebs-gate under a NATS server that stops 
       env: {
         ...process.env, PAYOUT_DB_URL: s.db.url, PAYOUT_ACCOUNTS_URL: s.url, PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: url,
         PAYOUT_ENV: env, PAYOUT_OEBS_GATE_INTERVAL: '200ms', PAYOUT_LOG_LEVEL: 'info', PAYOUT_FAILPOINTS: '',
+        PAYOUT_RETRY_BACKOFF_BASE: '200ms', // a transient accounts failure is retried within the test's waits
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
