@@ -9,7 +9,8 @@
 // is not an account of this ledger; the stand-in (like the real one) takes unbalanced batches.
 // The batches carry no dt and only stable info, so a retry has the same content as the first try
 // (the ledger compares content on a repeated external id).
-import type { AccountsClient, WriteEvent } from '../accounts/client.ts';
+import type { AccountsClient, WriteBatchRequest, WriteEvent } from '../accounts/client.ts';
+import { accountsError } from '../accounts/errors.ts';
 import { coalescingWriter } from '../accounts/coalescer.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
 import { accountLoc } from './ledger.ts';
@@ -17,7 +18,46 @@ import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
 export function receiverLedger(client: AccountsClient): ReceiverLedger {
   // The receiver's handlers run concurrently: their ledger events travel together, one call.
-  const writeBatch = coalescingWriter(client);
+  return ledgerOver(coalescingWriter(client));
+}
+
+/** The receiver's ledger events of a batch of messages, written by one call once all are decided. */
+export interface ReceiverLedgerBatch {
+  /** Takes the events; nothing reaches the ledger before `write()`. */
+  ledger: ReceiverLedger;
+  /**
+   * One batches/write call with every event taken (one of each external id), each batch atomic
+   * and idempotent on its own; how many it carried (0: no call). False when the ledger refused
+   * one (conflict, lock, rejected): the caller then does not commit what it decided. Throws when
+   * the call failed.
+   */
+  write(): Promise<number | false>;
+}
+
+export function receiverLedgerBatches(client: Pick<AccountsClient, 'writeBatches'>): () => ReceiverLedgerBatch {
+  return () => {
+    const taken = new Map<string, WriteBatchRequest>();
+    let clash = false;
+    return {
+      ledger: ledgerOver(async (req) => {
+        // The same event twice (a duplicate message in the batch) is one batch; the same key with
+        // other content could never be written.
+        const had = taken.get(req.external_id);
+        if (had && JSON.stringify(had) !== JSON.stringify(req)) clash = true;
+        taken.set(req.external_id, had ?? req);
+      }),
+      async write() {
+        if (clash) return false;
+        if (!taken.size) return 0;
+        const outcomes = await client.writeBatches([...taken.values()]);
+        if (outcomes.length !== taken.size) throw accountsError('bad-response', `accounts batches/write: ${taken.size} batches, ${outcomes.length} results`);
+        return outcomes.every((o) => o.kind === 'created' || o.kind === 'existing') && taken.size;
+      },
+    };
+  };
+}
+
+function ledgerOver(writeBatch: (req: WriteBatchRequest) => Promise<unknown>): ReceiverLedger {
   const write = async (eventType: string, externalId: string, p: LedgerPayout, events: WriteEvent[], extra: Record<string, unknown> = {}) => {
     const info: Record<string, unknown> = { payout_id: p.id, deployment_id: p.deploymentId, dry_run: p.dryRun, ...extra };
     await writeBatch({ event_type: eventType, external_id: externalId, info, events });
