@@ -9,7 +9,7 @@ import { ledgerExternalId } from '../src/domain/oebs-messages.ts';
 import { oebsKey } from '../src/domain/status-messages.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
-import { receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
+import { moneyInOrder, receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
 import type { DeliveredMessage } from '../src/topics/types.ts';
 import {
   acc, ard, balances, errorsAbout, inbound, ledgerBatches, log, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness,
@@ -120,5 +120,29 @@ describe('a round as one batch', () => {
     expect(await ledgerBatches(h, ida)).toEqual(['payout-reserve', 'payout-confirm']);
     expect(await balances(h, a)).toEqual({ payout: '0', sent: '0' });
     expect(calls).toHaveLength(1); // the batch's call; the messages one by one go through the coalescing writer
+  });
+
+  it('a payout\'s two money events of one batch (RETURNED of an unpaid payment) go in two calls, in their order; other payouts share the first', async () => {
+    const [a, b] = [uniqueClient(), uniqueClient()];
+    const [ida, idb] = [await pendingPayout(h, a, '2.20'), await pendingPayout(h, b, '3.30')];
+    await publish(ard(h, ida, 'NEW'), ard(h, idb, 'NEW'));
+    while (await receiver.runOnce() > 0);
+    await publish(oebs(h, [ida], 'RETURNED', `${ida}9`, '2.20'), oebs(h, [idb], 'RECONCILED', `${idb}1`, '3.30'));
+    calls.length = 0;
+    while (await receiver.runOnce() > 0);
+    expect(calls.map((c) => c.map((r) => `${r.info!.payout_id}:${r.event_type}`).sort())).toEqual([
+      [`${ida}:payout-confirm`, `${idb}:payout-confirm`].sort(), [`${ida}:payout-cancel-payout`],
+    ]);
+    expect(await payoutRow(h, ida)).toMatchObject({ status: 'confirmed' });
+    expect(await balances(h, a)).toEqual({ payout: '0', sent: '2.2' });
+    expect(await payoutRow(h, idb)).toMatchObject({ status: 'done' });
+  });
+
+  it('moneyInOrder: one call unless a payout moves money twice; zero events never wait', () => {
+    const ev = (payout: string, type: string, amount: string): WriteBatchRequest => ({
+      event_type: type, external_id: `${payout}/${type}`, info: { deployment_id: 'd', payout_id: payout }, events: [{ loc: { ...acc('1'), type: 'payout_sent' }, type: 'debit', amount }],
+    });
+    const calls = moneyInOrder([ev('1', 'register', '0'), ev('1', 'confirm', '5'), ev('2', 'confirm', '1'), ev('1', 'cancel', '5'), ev('1', 'register2', '0')]);
+    expect(calls.map((c) => c.map((r) => r.external_id))).toEqual([['1/register', '1/confirm', '2/confirm', '1/register2'], ['1/cancel']]);
   });
 });

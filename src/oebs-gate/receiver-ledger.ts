@@ -11,6 +11,7 @@
 // (the ledger compares content on a repeated external id).
 import type { AccountsClient, WriteBatchRequest, WriteEvent } from '../accounts/client.ts';
 import { accountsError } from '../accounts/errors.ts';
+import { cmp } from '../domain/money.ts';
 import { coalescingWriter } from '../accounts/coalescer.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
 import { accountLoc } from './ledger.ts';
@@ -48,13 +49,35 @@ export function receiverLedgerBatches(client: Pick<AccountsClient, 'writeBatches
       }),
       async write() {
         if (clash) return false;
-        if (!taken.size) return 0;
-        const outcomes = await client.writeBatches([...taken.values()]);
-        if (outcomes.length !== taken.size) throw accountsError('bad-response', `accounts batches/write: ${taken.size} batches, ${outcomes.length} results`);
-        return outcomes.every((o) => o.kind === 'created' || o.kind === 'existing') && taken.size;
+        for (const call of moneyInOrder([...taken.values()])) {
+          const outcomes = await client.writeBatches(call);
+          if (outcomes.length !== call.length) throw accountsError('bad-response', `accounts batches/write: ${call.length} batches, ${outcomes.length} results`);
+          if (!outcomes.every((o) => o.kind === 'created' || o.kind === 'existing')) return false;
+        }
+        return taken.size;
       },
     };
   };
+}
+
+/**
+ * The calls that write these events: one, unless a payout has two events that move money (an
+ * OEBS RETURNED of an unpaid payment: confirm, then cancel-payout; or a return and a payment in
+ * one batch). The ledger applies a call's batches in an order of its own, so the second of a
+ * payout goes in the next call: a crash between them shows what the one-by-one receiver would
+ * (never paid twice, never refunded before paid). Zero events (register) never wait.
+ */
+export function moneyInOrder(reqs: WriteBatchRequest[]): WriteBatchRequest[][] {
+  const calls: WriteBatchRequest[][] = [];
+  const moved = new Map<string, number>();
+  for (const req of reqs) {
+    const who = String(req.info?.deployment_id) + '/' + String(req.info?.payout_id);
+    const moves = req.events.some((e) => cmp(e.amount, '0') !== 0);
+    const n = moves ? (moved.get(who) ?? 0) : 0;
+    if (moves) moved.set(who, n + 1);
+    (calls[n] ??= []).push(req);
+  }
+  return calls;
 }
 
 function ledgerOver(writeBatch: (req: WriteBatchRequest) => Promise<unknown>): ReceiverLedger {
