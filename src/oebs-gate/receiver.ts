@@ -19,66 +19,20 @@ import type { Sql, Tx } from '../db/connect.ts';
 import { JsonNumber } from '../domain/json.ts';
 import { ardKey, oebsKey, parseArd, parseOebs, type ErrorSource } from '../domain/status-messages.ts';
 import type { Logger } from '../log.ts';
-import { payoutBatchLinks, type PayoutStatus, type ReceiverPayout } from '../store/payouts.ts';
+import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
 import { noticesTopic, topicsFor } from '../topics/paths.ts';
 import type { Consumer, DeliveredMessage, Topics, Worker } from '../topics/types.ts';
 import { FailpointError, failpoint } from '../failpoints.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { ReceiverLedger } from './ports.ts';
 import type { ReceiverLedgerBatch } from './receiver-ledger.ts';
+import { BATCH_LANES, independentGroups } from './receiver-groups.ts';
 import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
 
 export const RECEIVER_GROUP = 'oebs-gate';
 
 /** A batch whose ledger write the ledger refused in part: it is handled again message by message. */
 class BatchRefused extends Error {}
-
-/** Groups of a batch applied side by side in its transaction. */
-const BATCH_LANES = 16;
-
-/**
- * The messages of a batch (indexes, delivery order kept within each group) in groups that cannot
- * touch the same payout: an ARD answer names its payout (and, with NEW, the batch it puts it in),
- * an OEBS answer its batches, and the payouts already in those batches link them further (one
- * read, no lock). Should a payout change batch between that read and the apply (another replica),
- * two groups may meet on it: each message still locks and re-reads it and every change is guarded
- * by the status it expects, so the worst case is a guard that misses and a batch handled again
- * message by message.
- */
-async function independentGroups(tx: Tx, msgs: DeliveredMessage[], routes: Map<string, Route>): Promise<number[][]> {
-  const parent = new Map<string, string>();
-  const find = (x: string): string => {
-    let r = x;
-    while (parent.get(r) !== undefined && parent.get(r) !== r) r = parent.get(r)!;
-    parent.set(x, r);
-    return r;
-  };
-  const union = (a: string, b: string) => {
-    const [ra, rb] = [find(a), find(b)];
-    if (ra !== rb) parent.set(ra, rb);
-  };
-  const nodes: string[][] = msgs.map((m, i) => {
-    const kind = routes.get(m.topic)?.kind;
-    if (kind === 'ard') {
-      const a = parseArd(m.payload);
-      if (a.ok) return [`p:${a.msg.payoutId}`, ...(a.msg.batchId ? [`b:${a.msg.batchId}`] : [])];
-    } else if (kind === 'oebs') {
-      const o = parseOebs(m.payload);
-      if (o.ok) return o.msg.batchIds.map((b) => `b:${b}`);
-    }
-    return [`m:${i}`]; // unparsable or unrouted: touches no payout
-  });
-  for (const n of nodes) for (const x of n.slice(1)) union(n[0]!, x);
-  const payoutIds = nodes.flat().filter((n) => n.startsWith('p:')).map((n) => n.slice(2));
-  const batchIds = nodes.flat().filter((n) => n.startsWith('b:')).map((n) => n.slice(2));
-  for (const l of await payoutBatchLinks(tx, payoutIds, batchIds)) union(`p:${l.id}`, `b:${l.batch}`);
-  const groups = new Map<string, number[]>();
-  nodes.forEach((n, i) => {
-    const root = find(n[0]!);
-    groups.set(root, [...(groups.get(root) ?? []), i]);
-  });
-  return [...groups.values()];
-}
 
 export interface ReceiverDeps {
   config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
@@ -241,9 +195,10 @@ export class Receiver implements Worker {
   }
 
   /**
-   * A round's messages as one batch (issue 14): one transaction applies them one after another in
-   * delivery order (so an ARD NEW and the OEBS answers of its payout in the same round apply in
-   * their order, the later seeing the earlier's change), the ledger only taking their events; then
+   * A round's messages as one batch (issue 14): one transaction applies them, the messages that
+   * may touch one payout one after another in delivery order (so an ARD NEW and the OEBS answers
+   * of its payout in the same round apply in their order, the later seeing the earlier's change),
+   * groups that cannot side by side, the ledger only taking their events; then
    * one batches/write call carries every event, and the transaction commits after it. A crash
    * anywhere before the commit rolls every status change back, and the redelivered messages
    * decide the same events again, which the ledger answers as the repeats they are.
