@@ -40,7 +40,8 @@ export interface Config {
   reqGate: { intervalMs: number; limit: number };
   oebsGate: { intervalMs: number; limit: number };
   /** How long an OEBS answer may wait for its payouts' ARD NEW before it goes to the errors topic. */
-  receiver: { maxWaitMs: number };
+  /** batch: messages the receiver applies as one batch per round (0: one by one, each in its own transaction). */
+  receiver: { maxWaitMs: number; batch: number };
   /**
    * Transient failures of a request's or payout's accounts calls: the n-th failed attempt waits
    * min(capMs, baseMs · 2^(n−1)) before the next; the maxAttempts-th parks the row (src/domain/retry.ts).
@@ -366,7 +367,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     reqGate: { intervalMs: r.duration('PAYOUT_REQ_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_REQUEST_LIMIT', 500, 1, 100_000) },
     oebsGate: { intervalMs: r.duration('PAYOUT_OEBS_GATE_INTERVAL', '5m'), limit: r.int('PAYOUT_SENDER_LIMIT', 500, 1, 100_000) },
-    receiver: { maxWaitMs: r.duration('PAYOUT_RECEIVER_MAX_WAIT', '1h') },
+    receiver: { maxWaitMs: r.duration('PAYOUT_RECEIVER_MAX_WAIT', '1h'), batch: r.int('PAYOUT_RECEIVER_BATCH', 200, 0, 10_000) },
     retry: readRetry(r),
     topics: {
       backend: r.oneOf('PAYOUT_TOPICS', 'postgres', ['postgres', 'nats'] as const),

@@ -58,19 +58,24 @@ it('a payout reaches done with the gate and the OEBS stand-in running; both stop
   expect(await emulator.exited).toBe(0);
 }, 90_000);
 
-it('a gate killed after a ledger write, restarted: the payout ends done, each ledger event written once', async () => {
+it.each([
+  ['receiver.after-ledger', { PAYOUT_RECEIVER_BATCH: '0' }],
+  ['receiver.batch-after-ledger', {}],
+])('a gate killed after a ledger write (%s), restarted: the payout ends done, each ledger event written once', async (point, env) => {
   const id = await newPayout('5.5');
   const emulator = run('oebs-emulator');
-  const killed = run('oebs-gate', { PAYOUT_FAILPOINTS: 'receiver.after-ledger' });
+  const killed = run('oebs-gate', { PAYOUT_FAILPOINTS: point, ...env });
   expect(await killed.exited).toBe('SIGKILL');
   // OEBS's answers' ledger events are in the ledger, their status changes are not: the register
   // (CREATED), the confirm (RECONCILED) or both — they are keyed apart and handled concurrently,
   // and their events share one ledger call, so both may have landed before the process died.
-  expect(await status(id)).toBe('confirmed');
+  // In a batch, the ARD NEW may be in the same round as OEBS's answers (applied first, in its
+  // order): then its confirmation rolled back with them and the payout is still pending.
+  expect(point === 'receiver.after-ledger' ? ['confirmed'] : ['pending', 'confirmed']).toContain(await status(id));
   const [reserve, ...written] = await batches(id);
   expect(reserve).toBe('payout-reserve');
   expect(written.length >= 1 && written.every((b) => ['payout-register', 'payout-confirm'].includes(b)) && new Set(written).size === written.length, `written: ${written}`).toBe(true);
-  const again = run('oebs-gate');
+  const again = run('oebs-gate', env);
   await eventually(async () => (await status(id)) === 'done' && (await batches(id)).length >= 3, 60_000);
   expect((await batches(id)).sort()).toEqual(['payout-confirm', 'payout-register', 'payout-reserve']);
   again.child.kill('SIGTERM');

@@ -7,7 +7,7 @@ import type { Config } from '../src/config.ts';
 import { canon, cmp, sub } from '../src/domain/money.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
-import { receiverLedger } from '../src/oebs-gate/receiver-ledger.ts';
+import { receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
@@ -37,7 +37,7 @@ export async function startHarness(env: Record<string, string> = {}, opts: { now
 
 /** A sender and a receiver on the stand-in `s`, with their own configuration. */
 export async function harnessOn(
-  s: Standin, env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string; registry?: Registry } = {},
+  s: Standin, env: Record<string, string> = {}, opts: { now?: () => Date; accountsUrl?: string; registry?: Registry; batch?: boolean } = {},
 ): Promise<Harness> {
   const config = testConfig({ PAYOUT_SENDER_LIMIT: '100', ...env });
   const topics = await createTopics(config, s.db.sql);
@@ -45,8 +45,12 @@ export async function harnessOn(
     config, sql: s.db.sql, ledger: senderLedger(s.client), publisher: topics,
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log,
   });
-  const ledger = receiverLedger(opts.accountsUrl ? createAccountsClient({ url: opts.accountsUrl, timeoutMs: 10_000 }) : s.client);
-  const receiver = await Receiver.create({ config, sql: s.db.sql, ledger, topics, log, now: opts.now, registry: opts.registry, retry: { baseMs: 1, maxMs: 5 } });
+  const client = opts.accountsUrl ? createAccountsClient({ url: opts.accountsUrl, timeoutMs: 10_000 }) : s.client;
+  // As oebs-gate runs it: a round through the topics is one batch (handleBatch); `handle` is one message.
+  const receiver = await Receiver.create({
+    config, sql: s.db.sql, ledger: receiverLedger(client), topics, log, now: opts.now, registry: opts.registry, retry: { baseMs: 1, maxMs: 5 },
+    ...(opts.batch === false ? {} : { ledgerBatches: receiverLedgerBatches(client) }),
+  });
   return { s, config, topics, sender, receiver, t: topicsFor(config, 'taxi', false) };
 }
 

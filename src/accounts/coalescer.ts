@@ -13,7 +13,8 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-const MAX_BATCHES = 1000;
+/** The most batches one `POST /v1/batches/write` call may carry. */
+export const MAX_BATCHES = 1000;
 
 export function coalescingWriter(client: Pick<AccountsClient, 'writeBatches'>): (req: WriteBatchRequest) => Promise<WriteBatchResult> {
   let queue: Pending[] = [];

@@ -13,7 +13,7 @@ import { createWorkerRegistry, serveMetrics } from '../worker/metrics.ts';
 import { senderLedger } from './ledger.ts';
 import { Receiver } from './receiver.ts';
 import { NotYet } from './receiver-apply.ts';
-import { receiverLedger } from './receiver-ledger.ts';
+import { receiverLedger, receiverLedgerBatches } from './receiver-ledger.ts';
 import { Sender } from './sender.ts';
 
 export async function runOebsGate(config: Readonly<Config>, log: Logger) {
@@ -36,7 +36,13 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
     maxBackoffMs: config.oebsGate.intervalMs,
     onError: (err) => log.error({ err }, 'sender run failed'),
   });
-  const receiver = await Receiver.create({ config, sql: db.sql, ledger: receiverLedger(accounts), topics, log, registry });
+  // A round's answers are applied as one batch: one ledger call, one transaction (handleBatch);
+  // PAYOUT_RECEIVER_BATCH=0 handles them one by one.
+  const batch = config.receiver.batch;
+  const receiver = await Receiver.create({
+    config, sql: db.sql, ledger: receiverLedger(accounts), topics, log, registry,
+    ...(batch > 0 ? { ledgerBatches: receiverLedgerBatches(accounts), batchSize: batch } : {}),
+  });
   senderLoop.start();
   receiver.start();
   topics.relay.start();

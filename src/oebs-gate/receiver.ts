@@ -22,10 +22,17 @@ import type { Logger } from '../log.ts';
 import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
 import { noticesTopic, topicsFor } from '../topics/paths.ts';
 import type { Consumer, DeliveredMessage, Topics, Worker } from '../topics/types.ts';
+import { FailpointError, failpoint } from '../failpoints.ts';
+import { mapLimit } from '../worker/concurrency.ts';
 import type { ReceiverLedger } from './ports.ts';
+import type { ReceiverLedgerBatch } from './receiver-ledger.ts';
+import { BATCH_LANES, independentGroups } from './receiver-groups.ts';
 import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
 
 export const RECEIVER_GROUP = 'oebs-gate';
+
+/** A batch whose ledger write the ledger refused in part: it is handled again message by message. */
+class BatchRefused extends Error {}
 
 export interface ReceiverDeps {
   config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
@@ -41,6 +48,10 @@ export interface ReceiverDeps {
   idleMs?: number;
   /** Messages (of different keys) handled at once; each takes a connection of `sql`. */
   concurrency?: number;
+  /** Set: a round's messages are applied as one batch, their ledger events in one call (handleBatch). */
+  ledgerBatches?: () => ReceiverLedgerBatch;
+  /** Messages claimed per round (default 50). */
+  batchSize?: number;
 }
 
 type Outcome = 'applied' | 'skipped' | 'error' | 'wait' | 'retry';
@@ -81,6 +92,7 @@ export class Receiver implements Worker {
     const self = new Receiver(deps);
     self.consumer = await deps.topics.subscribe({
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
+      ...(deps.ledgerBatches ? { handlerBatch: (ms: DeliveredMessage[]) => self.handleBatch(ms) } : {}), batchSize: deps.batchSize,
       // Answers of different payouts/batches are independent; each handler locks its payout rows.
       concurrency: deps.concurrency ?? 8,
       // ARD's and OEBS's own messages carry no payout headers: key them by payout and by payment.
@@ -153,25 +165,106 @@ export class Receiver implements Worker {
 
   private async apply(route: Route, msg: DeliveredMessage): Promise<Outcome> {
     const changes: [PayoutStatus, PayoutStatus][] = [];
+    const kinds = await this.deps.sql.begin((tx) => this.applyIn(tx, route, msg, this.deps.ledger, false, changes));
+    return this.applied(msg, kinds, changes);
+  }
+
+  /** Parses and applies one message in `tx`; throws Unappliable or NotYet before it wrote anything. */
+  private async applyIn(tx: Tx, route: Route, msg: DeliveredMessage, ledger: ReceiverLedger, batched: boolean, changes: [PayoutStatus, PayoutStatus][]): Promise<string[]> {
     const ctx: ApplyContext = {
-      ledger: this.deps.ledger,
-      notice: (tx, p, reason) => this.publishNotice(tx, route, msg, p, reason),
-      error: (tx, p, source, reason) => this.publishError(tx, route, msg, source, reason, p),
+      ledger, batched,
+      notice: (t, p, reason) => this.publishNotice(t, route, msg, p, reason),
+      error: (t, p, source, reason) => this.publishError(t, route, msg, source, reason, p),
       changed: (from, to) => void changes.push([from, to]),
     };
-    let kinds: string[];
     if (route.kind === 'ard') {
       const parsed = parseArd(msg.payload);
       if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
-      kinds = [await this.deps.sql.begin((tx) => applyArd(tx, ctx, route, parsed.msg))];
-    } else {
-      const parsed = parseOebs(msg.payload);
-      if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
-      kinds = await this.deps.sql.begin((tx) => applyOebs(tx, ctx, route, parsed.msg));
+      return [await applyArd(tx, ctx, route, parsed.msg)];
     }
+    const parsed = parseOebs(msg.payload);
+    if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
+    return applyOebs(tx, ctx, route, parsed.msg);
+  }
+
+  /** After the commit: metrics and the log line of an applied message. */
+  private applied(msg: DeliveredMessage, kinds: string[], changes: [PayoutStatus, PayoutStatus][]): Outcome {
     for (const [from, to] of changes) this.changes.inc({ from, to });
     this.deps.log.info({ topic: msg.topic, msgId: msg.msgId, actions: kinds, changes }, 'receiver applied');
     return kinds.every((k) => k === 'skip') ? 'skipped' : 'applied';
+  }
+
+  /**
+   * A round's messages as one batch (issue 14): one transaction applies them, the messages that
+   * may touch one payout one after another in delivery order (so an ARD NEW and the OEBS answers
+   * of its payout in the same round apply in their order, the later seeing the earlier's change),
+   * groups that cannot side by side, the ledger only taking their events; then
+   * one batches/write call carries every event, and the transaction commits after it. A crash
+   * anywhere before the commit rolls every status change back, and the redelivered messages
+   * decide the same events again, which the ledger answers as the repeats they are.
+   *
+   * Per message as `handle`: Unappliable → its report (in the batch's transaction), acknowledged;
+   * NotYet → redelivered (or, past the bound, reported); neither wrote anything before it threw.
+   * Anything else (a guarded update that missed, the database), or a ledger refusing one of the
+   * batch's events (for good or for now): the batch's transaction is rolled back and its messages
+   * are handled one by one, each in its own transaction, where a refusal concerns its message only.
+   */
+  async handleBatch(msgs: DeliveredMessage[]): Promise<unknown[]> {
+    if (!this.deps.ledgerBatches) return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (err: unknown) => err ?? new Error('failed')));
+    const results: unknown[] = msgs.map(() => undefined);
+    const outcomes: Outcome[] = msgs.map(() => 'error');
+    const done: { msg: DeliveredMessage; kinds: string[]; changes: [PayoutStatus, PayoutStatus][]; i: number }[] = [];
+    const batch = this.deps.ledgerBatches();
+    try {
+      await this.deps.sql.begin(async (tx) => {
+        const one = async (i: number) => {
+          const msg = msgs[i]!;
+          const route = this.routes.get(msg.topic);
+          if (!route) {
+            this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId }, 'receiver: message on a topic it does not serve; dropped');
+            return;
+          }
+          const changes: [PayoutStatus, PayoutStatus][] = [];
+          try {
+            done.push({ msg, kinds: await this.applyIn(tx, route, msg, batch.ledger, true, changes), changes, i });
+          } catch (err) {
+            if (err instanceof Unappliable) await this.reportIn(tx, route, msg, err.source, err.message);
+            else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.reportIn(tx, route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
+            else if (err instanceof NotYet) {
+              results[i] = err;
+              outcomes[i] = 'wait';
+            } else throw err;
+          }
+        };
+        // Groups that can share no payout run side by side (their statements pipelined on the
+        // transaction's connection); within a group, one message after another in delivery order.
+        let fatal: { err: unknown } | undefined;
+        await mapLimit(await independentGroups(tx, msgs, this.routes), BATCH_LANES, async (group) => {
+          for (const i of group) {
+            if (fatal) return;
+            try {
+              await one(i);
+            } catch (err) {
+              fatal ??= { err };
+            }
+          }
+        });
+        if (fatal) throw fatal.err;
+        const written = await batch.write();
+        if (written === false) throw new BatchRefused();
+        if (written > 0) failpoint('receiver.batch-after-ledger');
+      });
+    } catch (err) {
+      if (err instanceof FailpointError) throw err;
+      if (!(err instanceof BatchRefused)) this.deps.log.warn({ err, messages: msgs.length }, 'receiver: batch failed; handling its messages one by one');
+      return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (e: unknown) => e ?? new Error('failed')));
+    }
+    for (const d of done) {
+      outcomes[d.i] = this.applied(d.msg, d.kinds, d.changes);
+      this.firstSeen.delete(this.seenKey(d.msg));
+    }
+    for (const [i, msg] of msgs.entries()) this.messages.inc({ topic: msg.topic, outcome: outcomes[i]! });
+    return results;
   }
 
   /** `sentAt`: when the payouts the message waits for were sent, if known (it wins over the message's age). */
@@ -191,8 +284,13 @@ export class Receiver implements Worker {
 
   /** A message that cannot be applied: to the errors topic with the raw message, then acknowledged. */
   private async report(route: Route, msg: DeliveredMessage, source: ErrorSource, reason: string): Promise<void> {
+    await this.deps.sql.begin((tx) => this.reportIn(tx, route, msg, source, reason));
+  }
+
+  private async reportIn(tx: Tx, route: Route, msg: DeliveredMessage, source: ErrorSource, reason: string): Promise<void> {
     this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId, source, reason }, 'receiver: message cannot be applied; sent to the errors topic');
-    await this.deps.sql.begin((tx) => this.publishError(tx, route, msg, source, reason));
+    this.firstSeen.delete(this.seenKey(msg));
+    await this.publishError(tx, route, msg, source, reason);
   }
 
   /**

@@ -293,6 +293,14 @@ export type ReceiverPayout = Pick<PayoutRow,
 const RECEIVER_COLUMNS = ['id', 'deployment_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
   'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments', 'reserve_dt'] as const;
 
+/** Which of these payouts, and which payouts of these batches, sit in which batch now (no lock: a grouping hint). */
+export async function payoutBatchLinks(tx: Db, ids: readonly string[], batchIds: readonly string[]): Promise<{ id: string; batch: string }[]> {
+  if (!ids.length && !batchIds.length) return [];
+  return tx<{ id: string; batch: string }[]>`
+    select id::text, oebs_batch_id as batch from t_payout
+    where oebs_batch_id is not null and (id = any(${ids as string[]}::int8[]) or oebs_batch_id = any(${batchIds as string[]}::text[]))`;
+}
+
 /** Locks one payout until the end of the transaction: its messages from both topics take turns. */
 export async function lockPayoutForReceiver(tx: Db, id: string): Promise<ReceiverPayout | undefined> {
   const [row] = await tx<ReceiverPayout[]>`select ${tx(RECEIVER_COLUMNS)} from t_payout where id = ${id} for update`;

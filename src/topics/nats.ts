@@ -28,7 +28,7 @@ import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
 import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
 import {
-  DEFAULT_RETRY, retryDelayMs, type Consumer, type DeliveredMessage, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
+  DEFAULT_RETRY, retryDelayMs, type BatchHandler, type Consumer, type DeliveredMessage, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
 } from './types.ts';
 
 export interface NatsOptions extends TopicsOptions {
@@ -229,6 +229,10 @@ export class NatsTopics implements Topics {
     const batch = (await pullNoWait(this.nc, streamFor(topic), durable, opts.batchSize ?? 50)).map((m) => this.delivered(opts, topic, m));
     const byKey = new Map<string, typeof batch>();
     for (const d of batch) byKey.set(d.msg.key, [...(byKey.get(d.msg.key) ?? []), d]);
+    if (opts.handlerBatch) {
+      await this.consumeWaves(opts.handlerBatch, [...byKey.values()], retry);
+      return batch.length;
+    }
     await mapLimit([...byKey.values()], opts.concurrency ?? 1, async (msgs) => {
       let failedDelay: number | undefined;
       for (const { m, msg, delivered } of msgs) {
@@ -248,6 +252,36 @@ export class NatsTopics implements Topics {
       }
     });
     return batch.length;
+  }
+
+  /**
+   * A batch handler gets the pulled messages in waves: the first message of every key, then the
+   * second of every key whose first succeeded, and so on, so a key's messages stay in stream order
+   * and a failed one naks its key's later messages unhandled.
+   */
+  private async consumeWaves(handler: BatchHandler, keys: ReturnType<NatsTopics['delivered']>[][], retry: { baseMs: number; maxMs: number }): Promise<void> {
+    let live = keys.filter((k) => k.length > 0);
+    for (let wave = 0; live.length; wave++) {
+      const now = live.map((k) => k[wave]!);
+      let results: unknown[];
+      try {
+        results = await handler(now.map((d) => d.msg));
+      } catch (err) {
+        results = now.map(() => err);
+      }
+      const next: typeof live = [];
+      for (const [i, d] of now.entries()) {
+        if (results[i] === undefined) {
+          await ack(this.nc, d.m);
+          if (live[i]!.length > wave + 1) next.push(live[i]!);
+          continue;
+        }
+        this.onError(results[i]);
+        const delay = retryDelayMs(retry, d.delivered);
+        for (const later of live[i]!.slice(wave)) nak(this.nc, later.m, delay);
+      }
+      live = next;
+    }
   }
 
   /**

@@ -12,8 +12,28 @@ import { PollLoop } from '../worker/loop.ts';
 import { decodeBody } from './codec.ts';
 import * as store from './store.ts';
 import {
-  DEFAULT_RETRY, retryDelayMs, type Consumer, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,
+  DEFAULT_RETRY, retryDelayMs, type BatchHandler, type Consumer, type DeliveredMessage, type OutgoingMessage, type SubscribeOptions, type Topics, type Worker,
 } from './types.ts';
+
+/** A round through a batch handler: one call, its per-message results sorted into acks and failures. */
+async function runBatch(
+  handler: BatchHandler, claimed: store.ClaimedDelivery[], delivered: (d: store.ClaimedDelivery) => DeliveredMessage, acked: string[],
+): Promise<({ d: store.ClaimedDelivery; err: unknown } | undefined)[]> {
+  if (!claimed.length) return [];
+  let results: unknown[];
+  try {
+    results = await handler(claimed.map(delivered));
+  } catch (err) {
+    return claimed.map((d) => ({ d, err }));
+  }
+  return claimed.map((d, i) => {
+    if (results[i] === undefined) {
+      acked.push(d.message_id);
+      return undefined;
+    }
+    return { d, err: results[i] };
+  });
+}
 
 export class PostgresTopics implements Topics {
   readonly backend = 'postgres' as const;
@@ -70,15 +90,18 @@ export class PostgresTopics implements Topics {
       await store.limitClaimIdle(tx, opts.ackTimeoutMs ?? 60_000);
       const claimed = await store.claimDeliveries(tx, opts.group, opts.topics, opts.batchSize ?? 50);
       const acked: string[] = [];
-      const failures = await mapLimit(claimed, opts.concurrency ?? 1, async (d) => {
-        try {
-          await opts.handler({ topic: d.topic, key: d.key, msgId: d.msg_id, ...decodeBody(d.body), redelivered: d.attempts > 0, publishedAt: d.published_at });
-          acked.push(d.message_id);
-          return undefined;
-        } catch (err) {
-          return { d, err };
-        }
-      });
+      const delivered = (d: store.ClaimedDelivery) => ({ topic: d.topic, key: d.key, msgId: d.msg_id, ...decodeBody(d.body), redelivered: d.attempts > 0, publishedAt: d.published_at });
+      const failures = opts.handlerBatch
+        ? await runBatch(opts.handlerBatch, claimed, delivered, acked)
+        : await mapLimit(claimed, opts.concurrency ?? 1, async (d) => {
+          try {
+            await opts.handler(delivered(d));
+            acked.push(d.message_id);
+            return undefined;
+          } catch (err) {
+            return { d, err };
+          }
+        });
       for (const f of failures) {
         if (!f) continue;
         this.onError(f.err);

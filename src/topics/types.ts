@@ -38,11 +38,20 @@ export interface DeliveredMessage {
 /** Does its own transaction; the message is acknowledged only after it resolves. Must be idempotent. */
 export type Handler = (msg: DeliveredMessage) => Promise<void>;
 
+/**
+ * Handles a round's messages together (at most one per key, in publish order within a topic;
+ * Postgres: across topics too). Per message, in order: undefined = done (acknowledged), anything
+ * else = the failure (redelivered with backoff, holding back its key). A throw fails them all.
+ */
+export type BatchHandler = (msgs: DeliveredMessage[]) => Promise<unknown[]>;
+
 export interface SubscribeOptions {
   /** Durable consumer group: replicas with one group share the work; each group sees every message. */
   group: string;
   topics: string[];
   handler: Handler;
+  /** When given, used instead of `handler`: a round's messages in one call (see BatchHandler). */
+  handlerBatch?: BatchHandler;
   /** Messages claimed per round (default 50). */
   batchSize?: number;
   /**

@@ -18,13 +18,15 @@ const points = [
   { point: 'accounts.batches-write.mid', backend: 'postgres' }, // the ledger dies in the middle of a batch write
   { point: 'sender.after-reserve', backend: 'postgres' }, // a wave's money reserved, its payouts still new
   { point: 'sender.after-commit', backend: natsUp ? 'nats' : 'postgres' }, // pending, message not yet relayed
-  { point: 'receiver.after-ledger', backend: 'postgres' }, // ledger event written, status not committed
+  { point: 'receiver.after-ledger', backend: 'postgres', env: { PAYOUT_RECEIVER_BATCH: '0' } }, // one message's ledger event written, status not committed
+  { point: 'receiver.batch-after-ledger', backend: 'postgres' }, // a batch's ledger events written (one call), its statuses not committed
+  ...(natsUp ? [{ point: 'receiver.batch-after-ledger', backend: 'nats' }] : []),
 ];
 
 describe('crash at every failpoint, restart, same end state', () => {
-  it.each(points)('$point ($backend topics)', async ({ point, backend }) => {
+  it.each(points as { point: string; backend: string; env?: Record<string, string> }[])('$point ($backend topics)', async ({ point, backend, env }) => {
     const sys = await startSystem({
-      PAYOUT_TOPICS: backend, PAYOUT_NATS_URL: NATS_URL, PAYOUT_FAILPOINTS: point, PAYOUT_OEBS_EMULATOR: emulatorBehaviour(scenario),
+      PAYOUT_TOPICS: backend, PAYOUT_NATS_URL: NATS_URL, PAYOUT_FAILPOINTS: point, PAYOUT_OEBS_EMULATOR: emulatorBehaviour(scenario), ...env,
     });
     try {
       await runScenario(sys, scenario);

@@ -140,6 +140,40 @@ describe.each([
       expect(done.filter((m) => m.msgId === 'b1')).toHaveLength(1);
     });
 
+    it('a batch handler gets a round at a time: each key in publish order, a failed message redelivered and holding back its key only', async () => {
+      const topics = await open();
+      const topic = freshTopic(backend);
+      const done: DeliveredMessage[] = [];
+      const rounds: string[][] = [];
+      let failures = 0;
+      const consumer = await topics.subscribe({
+        group: 'g', topics: [topic], retry: FAST_RETRY, batchSize: 10,
+        handler: async () => { throw new Error('the batch handler is used'); },
+        handlerBatch: async (ms) => {
+          rounds.push(ms.map((m) => m.msgId));
+          return ms.map((m) => {
+            if (m.msgId === 'a1' && failures < 2) {
+              failures++;
+              return new Error('a1 failed');
+            }
+            done.push(m);
+            return undefined;
+          });
+        },
+      });
+      await publishAll(db.sql, topics, topic, [
+        { key: 'A', msgId: 'a1' }, { key: 'A', msgId: 'a2' }, { key: 'B', msgId: 'b1' }, { key: 'B', msgId: 'b2' }, { key: 'C', msgId: 'c1' },
+      ]);
+      await until(() => done.length >= 5, () => round(topics, consumer));
+      expect(failures).toBe(2);
+      for (const k of ['a', 'b']) expect(done.filter((m) => m.msgId.startsWith(k)).map((m) => m.msgId)).toEqual([`${k}1`, `${k}2`]);
+      expect(done.map((m) => m.msgId).sort()).toEqual(['a1', 'a2', 'b1', 'b2', 'c1']);
+      // Several messages per call, never two of one key in a call, and a2 never before a1 succeeded.
+      expect(rounds.some((r) => r.length > 1)).toBe(true);
+      for (const r of rounds) expect(new Set(r.map((id) => id[0])).size).toBe(r.length);
+      expect(done.find((m) => m.msgId === 'a1')!.redelivered).toBe(true);
+    });
+
     it('redelivers to another replica what a consumer held when it died', async () => {
       const dying = await openKillable(backend, db.url);
       opened.push(dying.topics);
