@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll } from 'vitest';
 import type { AccountsClient, Loc } from '../src/accounts/client.ts';
+import type { Sql } from '../src/db/connect.ts';
+import { insertRequestPayouts } from '../src/store/payouts.ts';
 
 export async function credit(client: AccountsClient, loc: Omit<Loc, 'type'>, amount: string, info: Record<string, unknown> = {}) {
   await client.writeBatch({ event_type: 'accrual', external_id: randomUUID(), info, events: [{ loc: { ...loc, type: 'payout' }, type: 'credit', amount }] });
@@ -49,4 +51,12 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_0
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A by-client payout as req-gate makes it (amount = the balance req-gate saw), of a done request; its id. */
+export async function insertByClientPayout(sql: Sql, a: Required<Omit<Loc, 'type'>>, amount: string): Promise<string> {
+  const key = randomUUID();
+  const [req] = await sql`insert into t_request (external_id, client_id, namespace, status) values (${`r-${key}`}, ${a.client_id}, ${a.namespace}, 'done') returning id`;
+  await insertRequestPayouts(sql, [{ external_id: `p-${key}`, request_id: req!.id, ...a, amount, cpf_only: false, approve_req: false }]);
+  return (await sql`select id from t_payout where request_id = ${req!.id}`)[0]!.id as string;
 }

@@ -16,7 +16,7 @@ import { senderLedger } from '../src/oebs-gate/ledger.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { payoutAccountsSource } from '../src/req-gate/accounts-source.ts';
 import { ReqGate } from '../src/req-gate/gate.ts';
-import { claimSendablePayouts, insertRequestPayouts, payoutHistory } from '../src/store/payouts.ts';
+import { claimSendablePayouts, payoutHistory } from '../src/store/payouts.ts';
 import { claimNewRequests, insertRequests } from '../src/store/requests.ts';
 import { runIntegrity } from '../src/tasks/integrity.ts';
 import { createTopics } from '../src/topics/index.ts';
@@ -25,7 +25,7 @@ import type { Topics } from '../src/topics/types.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
 import { createTestDb } from './support/db.ts';
 import { TAXI_TOKEN, TOKEN, testConfig } from './support/config.ts';
-import { credit, faultyAccounts } from './gates-support.ts';
+import { credit, faultyAccounts, insertByClientPayout } from './gates-support.ts';
 
 const log = createLogger('test', 'silent');
 let s: Standin;
@@ -65,12 +65,7 @@ function reqGate(env: Record<string, string> = {}, accountsUrl = faultyUrl) {
   return new ReqGate({ config, sql: s.db.sql, log, accounts: payoutAccountsSource(createAccountsClient({ url: accountsUrl, timeoutMs: 5000 })) });
 }
 
-async function byClientPayout(client: string, amount: string, over: Record<string, string> = {}) {
-  const a = acc(client, over);
-  const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`r-${client}-${++seq}`}, ${client}, ${a.namespace}, 'done') returning id`;
-  await insertRequestPayouts(s.db.sql, [{ external_id: `p-${seq}`, request_id: req!.id, ...a, amount, cpf_only: false, approve_req: false }]);
-  return (await s.db.sql`select id from t_payout where request_id = ${req!.id}`)[0]!.id as string;
-}
+const byClientPayout = (client: string, amount: string, over: Record<string, string> = {}) => insertByClientPayout(s.db.sql, acc(client, over), amount);
 
 const payout = async (id: string) =>
   (await s.db.sql`select status, amount::text, error, attempts, last_error, reserve_batch_id::text,

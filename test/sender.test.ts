@@ -14,7 +14,7 @@ import { topicsFor } from '../src/topics/paths.ts';
 import type { Topics } from '../src/topics/types.ts';
 import { startStandin, type Standin } from './accounts/support.ts';
 import { testConfig } from './support/config.ts';
-import { credit, faultyAccounts } from './gates-support.ts';
+import { credit, faultyAccounts, insertByClientPayout } from './gates-support.ts';
 
 const log = createLogger('test', 'silent');
 /** A failed attempt is due again at once (the backoff itself is tested in parking.test.ts). */
@@ -43,13 +43,7 @@ function sender(env: Record<string, string> = {}, opts: { sql?: Sql; accountsUrl
   });
 }
 
-/** A by-client payout as req-gate makes it (amount = the balance req-gate saw). */
-async function byClientPayout(client: string, amount: string, over: Record<string, string> = {}) {
-  const a = acc(client, over);
-  const [req] = await s.db.sql`insert into t_request (external_id, client_id, namespace, status) values (${`r-${client}-${++seq}`}, ${client}, ${a.namespace}, 'done') returning id`;
-  await insertRequestPayouts(s.db.sql, [{ external_id: `p-${seq}`, request_id: req!.id, ...a, amount, cpf_only: false, approve_req: false }]);
-  return (await s.db.sql`select id from t_payout where request_id = ${req!.id}`)[0]!.id as string;
-}
+const byClientPayout = (client: string, amount: string, over: Record<string, string> = {}) => insertByClientPayout(s.db.sql, acc(client, over), amount);
 
 const payout = async (id: string) =>
   (await s.db.sql`select status, amount::text, amount_oebs::text, dry_run, error from t_payout where id = ${id}`)[0];
