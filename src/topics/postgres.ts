@@ -87,7 +87,7 @@ export class PostgresTopics implements Topics {
   private async consumeOnce(opts: SubscribeOptions): Promise<number> {
     const retry = opts.retry ?? DEFAULT_RETRY;
     return this.sql.begin(async (tx) => {
-      await store.limitClaimIdle(tx, opts.ackTimeoutMs ?? 60_000);
+      await store.setClaimSettings(tx, opts.ackTimeoutMs ?? 60_000);
       const claimed = await store.claimDeliveries(tx, opts.group, opts.topics, opts.batchSize ?? 50);
       const acked: string[] = [];
       const delivered = (d: store.ClaimedDelivery) => ({ topic: d.topic, key: d.key, msgId: d.msg_id, ...decodeBody(d.body), redelivered: d.attempts > 0, publishedAt: d.published_at });

@@ -151,9 +151,16 @@ export async function delayDelivery(tx: Tx, group: string, messageId: string, de
     where grp = ${group} and message_id = ${messageId}`;
 }
 
-/** Bounds how long a claim may sit idle (a hung handler); the server then aborts it and releases the claims. */
-export async function limitClaimIdle(tx: Tx, ms: number): Promise<void> {
-  await tx`select set_config('idle_in_transaction_session_timeout', ${String(ms)}, true)`;
+/**
+ * The claim transaction's settings. It bounds how long a claim may sit idle (a hung handler): the
+ * server then aborts it and releases the claims. And it keeps the claim's cost bounded by its
+ * limit, not by the backlog: topic_delivery churns so fast that its statistics usually say "a
+ * few rows", and the planner then reads every delivery of the group by (grp, topic, key) and
+ * sorts them, which under a backlog of thousands costs ~100 ms a claim. Without sorting it walks
+ * the primary key (grp, message_id) in order and stops at the limit.
+ */
+export async function setClaimSettings(tx: Tx, idleMs: number): Promise<void> {
+  await tx`select set_config('idle_in_transaction_session_timeout', ${String(idleMs)}, true), set_config('enable_sort', 'off', true)`;
 }
 
 /** One relay at a time keeps the broker's order equal to the log's; others find it taken and idle. */

@@ -148,7 +148,7 @@ describe.each([
       const h = await setup();
       await send(h, { id: '5004', client: '103' });
       await settle(h, 1, 0);
-      expect(h.logs.filter((l) => l.msg === 'oebs emulator answered')).toMatchObject([{ payout: '5004', behaviour: 'silent', answers: 0 }]);
+      expect(h.logs.filter((l) => l.msg === 'oebs emulator answered')).toMatchObject([{ payouts: [{ id: '5004', behaviour: 'silent', answers: 0 }], answers: 0 }]);
     });
 
     it('answers on the namespace and -dry twin the payout came on', async () => {
@@ -178,7 +178,7 @@ describe.each([
       // The failed delivery comes back after its backoff; its answers are all repeats.
       await until(() => h.logs.some((l) => l.msg === 'oebs emulator answered'), () => round(h.topics, h.emulator));
       await settle(h, 0, 6);
-      expect(h.logs.filter((l) => l.msg === 'oebs emulator answered')).toMatchObject([{ payout: '5008', answers: 6, repeats: 6, redelivered: true }]);
+      expect(h.logs.filter((l) => l.msg === 'oebs emulator answered')).toMatchObject([{ payouts: [{ id: '5008', answers: 6 }], answers: 6, repeats: 6, redelivered: 1 }]);
       expect(new Set(h.got.map((m) => m.msgId)).size).toBe(6);
     });
 

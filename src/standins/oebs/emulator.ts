@@ -7,7 +7,7 @@ import type { Sql } from '../../db/connect.ts';
 import { failpoint } from '../../failpoints.ts';
 import type { Logger } from '../../log.ts';
 import { topicsFor } from '../../topics/paths.ts';
-import type { Consumer, DeliveredMessage, Topics, Worker } from '../../topics/types.ts';
+import type { Consumer, DeliveredMessage, OutgoingMessage, Topics, Worker } from '../../topics/types.ts';
 import { answersFor, parseNewPayout, type StatusTopics } from './answers.ts';
 
 export const OEBS_EMULATOR_GROUP = 'oebs-emulator';
@@ -53,13 +53,13 @@ export class OebsEmulator implements Worker {
     const consumer = await deps.topics.subscribe({
       group: OEBS_EMULATOR_GROUP,
       topics: [...routes.keys()],
-      handler: (m) => self!.handle(m),
+      handler: (m) => self!.handleRound([m]).then(() => undefined),
+      handlerBatch: (ms) => self!.handleRound(ms),
       retry: deps.retry,
       idleMs: deps.idleMs ?? 200,
-      // Payouts are answered independently (each in its own transaction); OEBS is not the thing
-      // under test, so it should not be what limits an end-to-end run.
+      // A round's answers are one statement in one transaction: OEBS is not the thing under
+      // test, so it should not be what limits an end-to-end run.
       batchSize: 200,
-      concurrency: 8,
     });
     self = new OebsEmulator(deps, routes, consumer);
     return self;
@@ -79,34 +79,41 @@ export class OebsEmulator implements Worker {
   }
 
   /**
-   * Returns normally for messages it cannot use (logged, then acknowledged: retrying would never
-   * make them valid). Throws only when publishing failed, so the topics redeliver.
+   * Answers a round of new-payout messages: the answers of all of them in one transaction, in
+   * one statement, so a crash leaves either every answer of the round or none (never, say, ARD
+   * NEW without its OEBS statuses); a redelivered round publishes only repeats, which the topics
+   * drop. Messages it cannot use are logged and acknowledged (retrying would never make them
+   * valid). Throws only when publishing failed, so the topics redeliver the round.
    */
-  private async handle(m: DeliveredMessage): Promise<void> {
+  async handleRound(ms: DeliveredMessage[]): Promise<undefined[]> {
     const { log, sql, topics, config } = this.deps;
-    const route = this.routes.get(m.topic);
-    if (!route) {
-      log.warn({ topic: m.topic, msgId: m.msgId }, 'oebs emulator: message on a topic it does not serve; dropped');
-      return;
+    const answers: OutgoingMessage[] = [];
+    const payouts: { id: string; client: string; behaviour: string; answers: number }[] = [];
+    for (const m of ms) {
+      const route = this.routes.get(m.topic);
+      if (!route) {
+        log.warn({ topic: m.topic, msgId: m.msgId }, 'oebs emulator: message on a topic it does not serve; dropped');
+        continue;
+      }
+      const parsed = parseNewPayout(m.payload);
+      if (!parsed.ok) {
+        log.warn({ topic: m.topic, msgId: m.msgId, problem: parsed.problem }, 'oebs emulator: not a valid new-payout; dropped');
+        continue;
+      }
+      const payout = parsed.msg;
+      const behaviour = config.oebsEmulator.byClient.get(payout.billing_client_id) ?? 'accept';
+      const mine = answersFor(payout, behaviour, route);
+      answers.push(...mine);
+      payouts.push({ id: payout.message_id, client: payout.billing_client_id, behaviour, answers: mine.length });
     }
-    const parsed = parseNewPayout(m.payload);
-    if (!parsed.ok) {
-      log.warn({ topic: m.topic, msgId: m.msgId, problem: parsed.problem }, 'oebs emulator: not a valid new-payout; dropped');
-      return;
+    if (payouts.length) {
+      const fresh = answers.length ? await sql.begin((tx) => topics.publishMany(tx, answers)) : 0;
+      failpoint('oebs-emulator.after-answers');
+      log.info(
+        { payouts, answers: answers.length, repeats: answers.length - fresh, redelivered: ms.filter((m) => m.redelivered).length },
+        'oebs emulator answered',
+      );
     }
-    const payout = parsed.msg;
-    const behaviour = config.oebsEmulator.byClient.get(payout.billing_client_id) ?? 'accept';
-    const answers = answersFor(payout, behaviour, route);
-    // All or nothing: a crash mid-way must not leave, say, ARD NEW without its OEBS statuses.
-    const fresh = await sql.begin(async (tx) => {
-      let n = 0;
-      for (const a of answers) if (await topics.publish(tx, a)) n++;
-      return n;
-    });
-    failpoint('oebs-emulator.after-answers');
-    log.info(
-      { payout: payout.message_id, client: payout.billing_client_id, behaviour, answers: answers.length, repeats: answers.length - fresh, redelivered: m.redelivered },
-      'oebs emulator answered',
-    );
+    return ms.map(() => undefined);
   }
 }
