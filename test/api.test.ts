@@ -140,6 +140,31 @@ describe('POST /api/v1/check', () => {
       { check_id: 9002, amount: '0', count: 0 },
     ]);
   });
+
+  it('takes check ids up to int64 exactly (never through a float) and answers them exactly; beyond int64 is a 400', async () => {
+    // 2^53 + 1 reads as 2^53 through a float: the two must stay two checks.
+    const checks = ['9223372036854775807', '9007199254740993', '9007199254740992'];
+    for (const [i, check] of checks.entries()) {
+      const { id } = (await post('/api/v1/payout', { external_id: `chk64-${i}`, service_id: 1, contract_id: 2, client_id: 3, amount: `${i + 1}.00`, currency: 'RUB', namespace: 'taxi' })).json();
+      await db.sql`update t_payout set oebs_check_id = ${check}, amount_oebs = amount where id = ${id}`;
+    }
+    const raw = (text: string) => app.inject({ method: 'POST', url: '/api/v1/check', payload: text, headers: { ...auth, 'content-type': 'application/json' } });
+    const res = await raw(`{"checks": [${checks.join(', ')}, 9002.0]}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe(`{"checks":[${[
+      '{"check_id":9223372036854775807,"amount":"1.00","count":1}',
+      '{"check_id":9007199254740993,"amount":"2.00","count":1}',
+      '{"check_id":9007199254740992,"amount":"3.00","count":1}',
+      '{"check_id":9002,"amount":"0","count":0}', // an integer written 9002.0 is still 9002, as before
+    ].join(',')}]}`);
+    for (const beyond of ['9223372036854775808', '1e19', '18446744073709551616']) {
+      const refused = await raw(`{"checks": [1, ${beyond}]}`);
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().message).toBe('checks.1: must be an integer from 0 to 9223372036854775807');
+    }
+    const malformed = await raw('{"checks": [1,');
+    expect([malformed.statusCode, malformed.json().message]).toEqual([400, 'body: malformed JSON']);
+  });
 });
 
 describe('auth', () => {

@@ -146,6 +146,12 @@ export async function errorsAbout(h: Harness, what: { msgId?: string; payoutId?:
   return rows.map((r) => r.payload);
 }
 
+/** Everything the receiver published about a source message, on whichever topic (errors or notices, real or -dry). */
+export async function reportsOf(h: Harness, msgId: string): Promise<{ topic: string; payload: Record<string, unknown> }[]> {
+  return h.s.db.sql<{ topic: string; payload: Record<string, unknown> }[]>`
+    select topic, payload from topic_message where payload->>'source_msg_id' = ${msgId} order by id`;
+}
+
 export async function history(h: Harness, id: string): Promise<string[]> {
   const rows = await h.s.db.sql<{ status: string }[]>`select status from t_payout_history where payout_id = ${id} order by id`;
   return rows.map((r) => r.status);

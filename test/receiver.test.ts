@@ -8,9 +8,10 @@ import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
 import { decodeBody } from '../src/topics/codec.ts';
-import { faultyAccounts } from './gates-support.ts';
+import { noticesTopic, topicsFor } from '../src/topics/paths.ts';
+import { eventually, faultyAccounts } from './gates-support.ts';
 import {
-  acc, ard, balances, inbound, otherBatch, errorsAbout, harnessOn, history, ledgerBatches, log, oebs, payoutRow, pendingPayout, startHarness, uniqueClient, type Harness,
+  acc, ard, balances, inbound, otherBatch, errorsAbout, harnessOn, history, ledgerBatches, log, oebs, payoutRow, pendingPayout, reportsOf, startHarness, uniqueClient, type Harness,
 } from './receiver-support.ts';
 
 let h: Harness;
@@ -436,5 +437,83 @@ describe('dry-run payouts and metrics', () => {
     expect(text).toContain(`payout_receiver_messages_total{topic="${dry}",outcome="applied"} 1`);
     expect(text).toContain(`payout_receiver_messages_total{topic="${m.t.statusOebs}",outcome="wait"} 1`);
     expect(text).toContain('payout_receiver_status_changes_total{from="pending",to="confirmed"} 1');
+  });
+});
+
+describe('reports say which mode their topic is: dry_run from the -dry suffix, notices on the -dry twin', () => {
+  // Topics of their own (another environment): messages arrive as published, through the
+  // receiver's subscription (its batch path), on the real or the -dry status topic.
+  let d: Harness;
+  beforeAll(async () => {
+    d = await harnessOn(h.s, { PAYOUT_ENV: `dryroutes${process.pid}` });
+  });
+  let n = 0;
+  /** Publishes a body on a status topic and lets the receiver take rounds until it reported on it. */
+  async function arrive(topic: string, key: string, payload: Record<string, unknown>) {
+    const msgId = `dry-routes-${++n}`;
+    await d.s.db.sql.begin((tx) => d.topics.publish(tx, { topic, key, msgId, payload }));
+    await eventually(async () => {
+      await d.receiver.runOnce();
+      return (await reportsOf(d, msgId)).length > 0;
+    });
+    return msgId;
+  }
+  const ardOk = { status_system: 'oebs', status_type: 'NEW', payment_batch_id: 1, payment_check_id: 1 };
+  const oebsOk = { status_system: 'oebs', status_type: 'CREATED', payment_batch_id: [1], payment_id: 2, payment_amount: '1.00' };
+
+  it.each([
+    ['ard', false, 'no payout id', { ...ardOk }, 'parse_error'],
+    ['ard', true, 'no payout id', { ...ardOk }, 'parse_error'],
+    ['ard', false, 'an unknown payout', { ...ardOk, message_id: 999_999_999 }, 'no_such_payout'],
+    ['ard', true, 'an unknown payout', { ...ardOk, message_id: 999_999_999 }, 'no_such_payout'],
+    ['oebs', false, 'a batch id that is not a list', { ...oebsOk, payment_batch_id: 1 }, 'parse_error'],
+    ['oebs', true, 'a batch id that is not a list', { ...oebsOk, payment_batch_id: 1 }, 'parse_error'],
+    ['oebs', false, 'another system', { ...oebsOk, status_system: 'ard' }, 'unknown_system'],
+    ['oebs', true, 'another system', { ...oebsOk, status_system: 'ard' }, 'unknown_system'],
+  ] as const)('%s, dry %s, %s → its route\'s oebs-errors with dry_run as the topic says', async (kind, dry, _what, payload, source) => {
+    const t = topicsFor(d.config, 'taxi', dry);
+    const topic = kind === 'ard' ? t.statusArd : t.statusOebs;
+    const msgId = await arrive(topic, 'k', payload);
+    expect(await reportsOf(d, msgId)).toEqual([{
+      topic: t.errors,
+      payload: expect.objectContaining({ system: 'billing', kind: 'error', module: kind, source, dry_run: dry, source_topic: topic }),
+    }]);
+    expect(t.errors.endsWith(dry ? '/oebs-errors-dry' : '/oebs-errors')).toBe(true);
+  });
+
+  it.each([['ard', false], ['ard', true], ['oebs', false], ['oebs', true]] as const)(
+    '%s, dry %s, a body that is not JSON at all (as NATS may deliver it) → oebs-errors of that mode with dry_run, the raw text kept', async (kind, dry) => {
+      const t = topicsFor(d.config, 'taxi', dry);
+      const topic = kind === 'ard' ? t.statusArd : t.statusOebs;
+      const m = { ...inbound(topic, 'k', `dry-routes-text-${++n}`, {}, new Date()), ...decodeBody('{"status_system": "oebs", ') };
+      await d.receiver.handleBatch([m]);
+      expect(await reportsOf(d, m.msgId)).toEqual([{
+        topic: t.errors, payload: expect.objectContaining({ module: kind, source: 'parse_error', dry_run: dry, message: m.body, source_topic: topic }),
+      }]);
+    });
+
+  it('an ARD answer about a real payout on the -dry topic is no payout of that topic: reported with dry_run true, the payout untouched', async () => {
+    const id = await pendingPayout(d, uniqueClient(), '2');
+    const dry = topicsFor(d.config, 'taxi', true);
+    const msgId = await arrive(dry.statusArd, id, ard(d, id, 'NEW').payload as Record<string, unknown>);
+    expect(await reportsOf(d, msgId)).toEqual([{
+      topic: dry.errors, payload: expect.objectContaining({ module: 'ard', source: 'no_such_payout', dry_run: true, source_topic: dry.statusArd }),
+    }]);
+    expect(await payoutRow(d, id)).toMatchObject({ status: 'pending' });
+  });
+
+  it.each([false, true])('ARD rejects a payout (dry %s): the notice goes to the namespace notices topic of that mode, with dry_run', async (dryRun) => {
+    const c = uniqueClient();
+    const id = await pendingPayout(d, c, '4', false, dryRun);
+    const t = topicsFor(d.config, 'taxi', dryRun);
+    const msgId = await arrive(t.statusArd, id, ard(d, id, 'ERROR').payload as Record<string, unknown>);
+    expect(await payoutRow(d, id)).toMatchObject({ status: 'rejected' });
+    expect(await balances(d, c)).toEqual({ payout: '4', sent: '0' });
+    const notices = noticesTopic(d.config, 'taxi', dryRun);
+    expect(notices).toBe(`/billing-payout/dryroutes${process.pid}/notices/errors-taxi${dryRun ? '-dry' : ''}`);
+    expect(await reportsOf(d, msgId)).toEqual([{
+      topic: notices,
+      payload: expect.objectContaining({ system: 'billing', kind: 'notice', module: 'ard', namespace: 'taxi', dry_run: dryRun, payout_id: Number(id), source_topic: t.statusArd }),
+    }]);
   });
 });

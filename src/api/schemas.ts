@@ -151,14 +151,19 @@ export const RequestPage = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null: this is the last' }),
 }, { description: 'a page of requests' });
 
-/** OEBS check ids are integers (ARD's payment_check_id); JSON numbers up to 2^53 − 1 arrive exact. */
-const CheckId = Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'OEBS check id (payment_check_id of ARD NEW)' });
+/**
+ * OEBS check ids are int64 integers (ARD's payment_check_id). The body is read exactly
+ * (src/api/exact-json.ts): the schema checks the JSON type, the route checks the exact literal
+ * against 0 … 2^63 − 1, and the answer writes it back exactly (a bigint).
+ */
+const checkIdDoc = { minimum: 0, format: 'int64', description: 'OEBS check id (payment_check_id of ARD NEW): an integer from 0 to 9223372036854775807' };
+export const INT64_MAX = 2n ** 63n - 1n;
 export const CheckBody = Type.Object(
-  { checks: Type.Array(CheckId, { minItems: 1, maxItems: 1000 }) },
+  { checks: Type.Array(Type.Integer(checkIdDoc), { minItems: 1, maxItems: 1000 }) },
   { additionalProperties: false },
 );
 export const CheckResult = Type.Object({
-  checks: Type.Array(Type.Object({ check_id: CheckId, amount: Type.String(), count: Type.Integer() })),
+  checks: Type.Array(Type.Object({ check_id: Type.Unsafe<bigint>(Type.Integer(checkIdDoc)), amount: Type.String(), count: Type.Integer() })),
 });
 
 export const DeclineBody = Type.Object(

@@ -1,7 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { CheckBody, CheckResult, Created, ErrorBody, ErrorResponse, FixedPayoutBody, IdParam, PayoutListQuery, PayoutPage, PayoutView, Problem, commonErrors } from '../schemas.ts';
+import { CheckBody, CheckResult, Created, ErrorBody, ErrorResponse, FixedPayoutBody, IdParam, INT64_MAX, PayoutListQuery, PayoutPage, PayoutView, Problem, commonErrors } from '../schemas.ts';
+import { exactBodyOf, exactJsonBodies } from '../exact-json.ts';
+import type { JsonNumber } from '../../domain/json.ts';
+import Big from 'big.js';
 import { decodeCursor, pageOf, type Order } from '../cursor.ts';
 import { batchesOfPayment } from '../../store/oebs-payments.ts';
 import { requestIdsByExternalId } from '../../store/requests.ts';
@@ -124,15 +127,28 @@ export const payoutRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async 
     return payoutView(row);
   });
 
-  app.post('/check', {
-    schema: { operationId: 'sumChecks', summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
-  }, async (req) => {
-    // Stored as the decimal text of the integer (t_payout.oebs_check_id is text).
-    const ids = req.body.checks.map((id) => String(id));
-    const rows = await sumByCheck(sql, ids, grantedNamespaces(req.caller, config.namespaces));
-    const found = new Map(rows.map((r) => [r.check_id, r]));
-    return {
-      checks: req.body.checks.map((id, i) => ({ check_id: id, amount: found.get(ids[i]!)?.amount ?? '0', count: Number(found.get(ids[i]!)?.count ?? 0) })),
-    };
+  // Check ids are int64: this route reads its body exactly (its own plugin context, so the other
+  // routes keep Fastify's parser).
+  await app.register(async (checks) => {
+    exactJsonBodies(checks);
+    checks.post('/check', {
+      schema: { operationId: 'sumChecks', summary: 'Reconciliation: per OEBS check id, the sum of amount_oebs and the count of payouts', body: CheckBody, response: { 200: CheckResult } },
+    }, async (req) => {
+      // The schema passed: every check is a JSON number with an integer value (as a float). Its
+      // literal decides, exactly; stored as the decimal text of the integer (t_payout.oebs_check_id is text).
+      const literals = (exactBodyOf(req) as { checks: JsonNumber[] }).checks;
+      const ids = literals.map((n, i) => {
+        const v = new Big(n.text);
+        if (!v.eq(v.round(0, Big.roundDown)) || v.lt(0) || v.gt(INT64_MAX.toString())) {
+          throw new HttpError(400, `checks.${i}: must be an integer from 0 to ${INT64_MAX}`);
+        }
+        return v.toFixed();
+      });
+      const rows = await sumByCheck(sql, ids, grantedNamespaces(req.caller, config.namespaces));
+      const found = new Map(rows.map((r) => [r.check_id, r]));
+      return {
+        checks: ids.map((id) => ({ check_id: BigInt(id), amount: found.get(id)?.amount ?? '0', count: Number(found.get(id)?.count ?? 0) })),
+      };
+    });
   });
 };
