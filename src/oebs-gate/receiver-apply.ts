@@ -1,22 +1,19 @@
 // What the receiver does with one parsed answer, inside one transaction that holds the row locks
-// of the payouts it touches (so the ARD and OEBS topics, handled in parallel, take turns on a
-// payout). Order per payout: decide (pure) → ledger event (idempotent) → failpoint → guarded
-// status change → notice (outbox); the transaction commits after all of them. A crash after the
-// ledger write rolls the status back; the redelivery decides the same, the ledger answers the
-// repeat with the first batch, and the status change commits then.
+// of the payouts it touches (receiver-rows.ts: so the ARD and OEBS topics, handled in parallel,
+// take turns on a payout). Order per payout: decide (pure) → ledger event (idempotent) →
+// failpoint → guarded status change (in memory, written by the rows' flush before the commit) →
+// notice (outbox). A crash after the ledger write rolls the status back; the redelivery decides
+// the same, the ledger answers the repeat with the first batch, and the status change commits then.
 import { AccountsError } from '../accounts/client.ts';
 import type { Tx } from '../db/connect.ts';
 import { canon, cmp, sum } from '../domain/money.ts';
 import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-machine.ts';
 import type { ArdAnswer, ErrorSource, OebsAnswer } from '../domain/status-messages.ts';
 import { failpoint } from '../failpoints.ts';
-import { listCpfs, markCpfsDone } from '../store/cpf.ts';
-import { recordAppliedPayment } from '../store/oebs-payments.ts';
-import {
-  lockPayoutForReceiver, lockPayoutsOfBatches, markPaymentReturnedUnpaid, markPayoutConfirmed, markPayoutPaid, markPayoutRejectedByArd, markPayoutReturned,
-  recordPayoutOebsStatus, recordPayoutPayment, type PayoutStatus, type ReceiverPayout,
-} from '../store/payouts.ts';
+import { listCpfs } from '../store/cpf.ts';
+import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
+import type { ReceiverRows } from './receiver-rows.ts';
 
 /** The message can never be applied: to the errors topic (with why: `source`), acknowledged. */
 export class Unappliable extends Error {
@@ -49,6 +46,8 @@ export interface Route {
 
 export interface ApplyContext {
   ledger: ReceiverLedger;
+  /** The payouts the transaction locked: read and changed here, written back by its flush. */
+  rows: ReceiverRows;
   /** A business notice about a payout (ARD refusal, OEBS return) to its namespace's notices topic, in `tx` (outbox). */
   notice(tx: Tx, p: ReceiverPayout, reason: string): Promise<void>;
   /** A technical error about one payout of the message to the route's errors topic, in `tx` (outbox). */
@@ -88,14 +87,14 @@ function checkRoute(p: ReceiverPayout, route: Route) {
 }
 
 export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAnswer): Promise<ReceiverAction['kind']> {
-  const p = await lockPayoutForReceiver(tx, a.payoutId);
+  const p = ctx.rows.payout(a.payoutId);
   if (!p) throw new Unappliable('no_such_payout', `unknown payout ${a.payoutId}`);
   checkRoute(p, route);
   const action = decideArd(p.status, a.statusType);
   switch (action.kind) {
     case 'confirm':
-      guarded(await markPayoutConfirmed(tx, p.id, { batchId: a.batchId, checkId: a.checkId, oebsStatus: a.statusType }), 'confirm');
-      await markCpfsDone(tx, p.id);
+      guarded(ctx.rows.confirm(p.id, { batchId: a.batchId, checkId: a.checkId, oebsStatus: a.statusType }), 'confirm');
+      ctx.rows.markCpfsDone(p.id);
       ctx.changed(p.status, 'confirmed');
       break;
     case 'reject': {
@@ -103,13 +102,13 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
       // The money goes back with the CPFs it was reserved with: the next payout pays them.
       const cpfs = (await listCpfs(tx, p.id)).map((c) => ({ external_id: c.external_id, amount: canon(c.amount), operation_type: c.operation_type }));
       await ledgerWrite(ctx, 'the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p), cpfs));
-      guarded(await markPayoutRejectedByArd(tx, p.id, error, a.statusType), 'reject');
+      guarded(ctx.rows.rejectByArd(p.id, error, a.statusType), 'reject');
       await ctx.notice(tx, p, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
       ctx.changed(p.status, 'rejected');
       break;
     }
     case 'record':
-      await recordPayoutOebsStatus(tx, p.id, a.statusType);
+      ctx.rows.recordStatus(p.id, a.statusType);
       break;
     case 'impossible':
       throw new Unappliable('wrong_payout_status', action.reason);
@@ -125,7 +124,7 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
  * mean an ARD NEW still on its way (not yet); more than the payment can never become right.
  */
 export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: OebsAnswer): Promise<ReceiverAction['kind'][]> {
-  const payouts = await lockPayoutsOfBatches(tx, o.batchIds, route.namespaces, route.dryRun);
+  const payouts = ctx.rows.ofBatches(o.batchIds, route.namespaces, route.dryRun);
   // OEBS names payouts only by their ARD batches: the payouts whose ARD NEW is late are unknown
   // until it comes. Those of the payment already known were sent with them (ARD batches what it
   // got together), so their sending time is the clock of the wait; none known → the message's age.
@@ -161,7 +160,7 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
   }
   // Remembered with the changes it made, for the tasks' three-way reconciliation (payment amount
   // = its payouts = what the ledger confirmed): OEBS's amount is stored nowhere else.
-  await recordAppliedPayment(tx, { paymentId: o.paymentId, dryRun: route.dryRun, namespaces: route.namespaces, amount: o.paymentAmount, batchIds: o.batchIds, statusType: o.statusType });
+  ctx.rows.appliedPayment({ paymentId: o.paymentId, dryRun: route.dryRun, namespaces: route.namespaces, amount: o.paymentAmount, batchIds: o.batchIds, statusType: o.statusType });
   return kinds;
 }
 
@@ -169,16 +168,16 @@ async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, act
   switch (action.kind) {
     case 'register':
       await ledgerWrite(ctx, 'the register event', () => ctx.ledger.register(ledgerPayout(p), o.paymentId));
-      guarded(await recordPayoutPayment(tx, p.id, o.paymentId, o.statusType), 'register');
+      guarded(ctx.rows.recordPayment(p.id, o.paymentId, o.statusType), 'register');
       break;
     case 'pay':
       await ledgerWrite(ctx, 'the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
-      guarded(await markPayoutPaid(tx, p.id, o.paymentId, o.statusType), 'pay');
+      guarded(ctx.rows.paid(p.id, o.paymentId, o.statusType), 'pay');
       ctx.changed(p.status, 'done');
       break;
     case 'return':
       await ledgerWrite(ctx, 'the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
-      guarded(await markPayoutReturned(tx, p.id, o.paymentId, o.statusType), 'return');
+      guarded(ctx.rows.returned(p.id, o.paymentId, o.statusType), 'return');
       await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}: the payout is confirmed again, its money back on payout_sent`);
       ctx.changed(p.status, 'confirmed');
       break;
@@ -199,12 +198,12 @@ async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, act
         await confirm();
         await cancel();
       }
-      guarded(await markPaymentReturnedUnpaid(tx, p.id, o.paymentId, o.statusType), 'return unpaid');
+      guarded(ctx.rows.returnedUnpaid(p.id, o.paymentId, o.statusType), 'return unpaid');
       await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}, which has not paid this ${p.status} payout (yet): `
         + 'it is remembered as returned, its money stays on payout_sent');
       break;
     case 'record':
-      await recordPayoutOebsStatus(tx, p.id, o.statusType);
+      ctx.rows.recordStatus(p.id, o.statusType);
       break;
     default:
       break; // skip

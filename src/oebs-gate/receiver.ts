@@ -17,7 +17,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Sql, Tx } from '../db/connect.ts';
 import { JsonNumber } from '../domain/json.ts';
-import { ardKey, oebsKey, parseArd, parseOebs, type ErrorSource } from '../domain/status-messages.ts';
+import { ardKey, oebsKey, parseArd, parseOebs, type ArdAnswer, type ErrorSource, type OebsAnswer } from '../domain/status-messages.ts';
 import type { Logger } from '../log.ts';
 import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
 import { noticesTopic, topicsFor } from '../topics/paths.ts';
@@ -26,7 +26,7 @@ import { FailpointError, failpoint } from '../failpoints.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import type { ReceiverLedger } from './ports.ts';
 import type { ReceiverLedgerBatch } from './receiver-ledger.ts';
-import { BATCH_LANES, independentGroups } from './receiver-groups.ts';
+import { ReceiverRows } from './receiver-rows.ts';
 import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
 
 export const RECEIVER_GROUP = 'oebs-gate';
@@ -55,6 +55,29 @@ export interface ReceiverDeps {
 }
 
 type Outcome = 'applied' | 'skipped' | 'error' | 'wait' | 'retry';
+
+/** A status message read: an ARD answer (about one payout) or an OEBS one (about the payouts of its batches). */
+type Answer = { kind: 'ard'; ard: ArdAnswer } | { kind: 'oebs'; oebs: OebsAnswer };
+
+/** Reads a message of `route`'s kind; throws Unappliable when it is not one. */
+function readAnswer(route: Route, msg: DeliveredMessage): Answer {
+  if (route.kind === 'ard') {
+    const parsed = parseArd(msg.payload);
+    if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
+    return { kind: 'ard', ard: parsed.msg };
+  }
+  const parsed = parseOebs(msg.payload);
+  if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
+  return { kind: 'oebs', oebs: parsed.msg };
+}
+
+/** The payouts these answers may touch: those ARD names, and those in the batches OEBS names. */
+function touched(answers: readonly Answer[]): { payoutIds: string[]; batchIds: string[] } {
+  return {
+    payoutIds: answers.flatMap((a) => (a.kind === 'ard' ? [a.ard.payoutId] : [])),
+    batchIds: answers.flatMap((a) => (a.kind === 'oebs' ? a.oebs.batchIds : [])),
+  };
+}
 
 /** Status topic → its route. Namespaces sharing a topic base share the route. */
 export function receiverRoutes(config: Pick<Config, 'namespaces' | 'topics'>): Map<string, Route> {
@@ -165,26 +188,29 @@ export class Receiver implements Worker {
 
   private async apply(route: Route, msg: DeliveredMessage): Promise<Outcome> {
     const changes: [PayoutStatus, PayoutStatus][] = [];
-    const kinds = await this.deps.sql.begin((tx) => this.applyIn(tx, route, msg, this.deps.ledger, false, changes));
+    const kinds = await this.deps.sql.begin(async (tx) => {
+      const answer = readAnswer(route, msg);
+      const rows = await ReceiverRows.lock(tx, touched([answer]));
+      const applied = await this.applyIn(tx, route, msg, answer, rows, this.deps.ledger, false, changes);
+      await rows.flush(tx);
+      return applied;
+    });
     return this.applied(msg, kinds, changes);
   }
 
-  /** Parses and applies one message in `tx`; throws Unappliable or NotYet before it wrote anything. */
-  private async applyIn(tx: Tx, route: Route, msg: DeliveredMessage, ledger: ReceiverLedger, batched: boolean, changes: [PayoutStatus, PayoutStatus][]): Promise<string[]> {
+  /** Applies one answer to the locked `rows`; throws Unappliable or NotYet before it changed anything. */
+  private async applyIn(
+    tx: Tx, route: Route, msg: DeliveredMessage, answer: Answer, rows: ReceiverRows, ledger: ReceiverLedger, batched: boolean,
+    changes: [PayoutStatus, PayoutStatus][],
+  ): Promise<string[]> {
     const ctx: ApplyContext = {
-      ledger, batched,
+      ledger, rows, batched,
       notice: (t, p, reason) => this.publishNotice(t, route, msg, p, reason),
       error: (t, p, source, reason) => this.publishError(t, route, msg, source, reason, p),
       changed: (from, to) => void changes.push([from, to]),
     };
-    if (route.kind === 'ard') {
-      const parsed = parseArd(msg.payload);
-      if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
-      return [await applyArd(tx, ctx, route, parsed.msg)];
-    }
-    const parsed = parseOebs(msg.payload);
-    if (!parsed.ok) throw new Unappliable(parsed.source, parsed.problem);
-    return applyOebs(tx, ctx, route, parsed.msg);
+    if (answer.kind === 'ard') return [await applyArd(tx, ctx, route, answer.ard)];
+    return applyOebs(tx, ctx, route, answer.oebs);
   }
 
   /** After the commit: metrics and the log line of an applied message. */
@@ -195,19 +221,19 @@ export class Receiver implements Worker {
   }
 
   /**
-   * A round's messages as one batch (issue 14): one transaction applies them, the messages that
-   * may touch one payout one after another in delivery order (so an ARD NEW and the OEBS answers
-   * of its payout in the same round apply in their order, the later seeing the earlier's change),
-   * groups that cannot side by side, the ledger only taking their events; then
-   * one batches/write call carries every event, and the transaction commits after it. A crash
-   * anywhere before the commit rolls every status change back, and the redelivered messages
+   * A round's messages as one batch (issue 14): one transaction locks every payout they may touch
+   * (one statement), applies them one after another in delivery order to those rows in memory (so
+   * an ARD NEW and the OEBS answers of its payout in the same round apply in their order, the
+   * later seeing the earlier's change), writes the changes back in a few bulk statements, then
+   * one batches/write call carries every ledger event, and the transaction commits after it. A
+   * crash anywhere before the commit rolls every status change back, and the redelivered messages
    * decide the same events again, which the ledger answers as the repeats they are.
    *
    * Per message as `handle`: Unappliable → its report (in the batch's transaction), acknowledged;
-   * NotYet → redelivered (or, past the bound, reported); neither wrote anything before it threw.
-   * Anything else (a guarded update that missed, the database), or a ledger refusing one of the
-   * batch's events (for good or for now): the batch's transaction is rolled back and its messages
-   * are handled one by one, each in its own transaction, where a refusal concerns its message only.
+   * NotYet → redelivered (or, past the bound, reported); neither changed anything before it threw.
+   * Anything else (a guard that missed, the database), or a ledger refusing one of the batch's
+   * events (for good or for now): the batch's transaction is rolled back and its messages are
+   * handled one by one, each in its own transaction, where a refusal concerns its message only.
    */
   async handleBatch(msgs: DeliveredMessage[]): Promise<unknown[]> {
     if (!this.deps.ledgerBatches) return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (err: unknown) => err ?? new Error('failed')));
@@ -217,39 +243,36 @@ export class Receiver implements Worker {
     const batch = this.deps.ledgerBatches();
     try {
       await this.deps.sql.begin(async (tx) => {
-        const one = async (i: number) => {
-          const msg = msgs[i]!;
+        const read = msgs.map((msg) => {
           const route = this.routes.get(msg.topic);
-          if (!route) {
+          if (!route) return undefined;
+          try {
+            return { ok: true as const, route, answer: readAnswer(route, msg) };
+          } catch (err) {
+            return { ok: false as const, route, err };
+          }
+        });
+        const rows = await ReceiverRows.lock(tx, touched(read.flatMap((r) => (r?.ok ? [r.answer] : []))));
+        for (const [i, msg] of msgs.entries()) {
+          const r = read[i];
+          if (!r) {
             this.deps.log.warn({ topic: msg.topic, msgId: msg.msgId }, 'receiver: message on a topic it does not serve; dropped');
-            return;
+            continue;
           }
           const changes: [PayoutStatus, PayoutStatus][] = [];
           try {
-            done.push({ msg, kinds: await this.applyIn(tx, route, msg, batch.ledger, true, changes), changes, i });
+            if (!r.ok) throw r.err;
+            done.push({ msg, kinds: await this.applyIn(tx, r.route, msg, r.answer, rows, batch.ledger, true, changes), changes, i });
           } catch (err) {
-            if (err instanceof Unappliable) await this.reportIn(tx, route, msg, err.source, err.message);
-            else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.reportIn(tx, route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
+            if (err instanceof Unappliable) await this.reportIn(tx, r.route, msg, err.source, err.message);
+            else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.reportIn(tx, r.route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
             else if (err instanceof NotYet) {
               results[i] = err;
               outcomes[i] = 'wait';
             } else throw err;
           }
-        };
-        // Groups that can share no payout run side by side (their statements pipelined on the
-        // transaction's connection); within a group, one message after another in delivery order.
-        let fatal: { err: unknown } | undefined;
-        await mapLimit(await independentGroups(tx, msgs, this.routes), BATCH_LANES, async (group) => {
-          for (const i of group) {
-            if (fatal) return;
-            try {
-              await one(i);
-            } catch (err) {
-              fatal ??= { err };
-            }
-          }
-        });
-        if (fatal) throw fatal.err;
+        }
+        await rows.flush(tx);
         const written = await batch.write();
         if (written === false) throw new BatchRefused();
         if (written > 0) failpoint('receiver.batch-after-ledger');

@@ -20,7 +20,8 @@ export async function listCpfs(db: Db, payoutId: string) {
     select operation_type, external_id, amount, status, dry_run from t_cpf where payout_id = ${payoutId} order by id`;
 }
 
-/** ARD accepted the payout: its cash-payment facts are paid out. */
-export async function markCpfsDone(tx: Db, payoutId: string): Promise<void> {
-  await tx`update t_cpf set status = 'done', updated_at = now() where payout_id = ${payoutId} and status = 'new'`;
+/** ARD accepted these payouts: their cash-payment facts are paid out. */
+export async function markCpfsDone(tx: Db, payoutIds: readonly string[]): Promise<void> {
+  if (!payoutIds.length) return;
+  await tx`update t_cpf set status = 'done', updated_at = now() where payout_id = any(${payoutIds as string[]}::int8[]) and status = 'new'`;
 }

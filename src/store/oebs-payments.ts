@@ -12,20 +12,42 @@ export interface AppliedPayment {
 }
 
 /**
- * The receiver records a payment it applied, in the transaction that applied it: a message that
- * waits or fails leaves no row. RECONCILED and RETURNED are remembered as flags (their messages
- * may come in any order), the amount and batches are the latest message's.
+ * The receiver records the payments it applied, in the transaction that applied them: a message
+ * that waits or fails leaves no row. RECONCILED and RETURNED are remembered as flags (their
+ * messages may come in any order), the amount and batches are the latest message's. One row per
+ * (payment, dry_run) in `ps` (see mergeAppliedPayments).
  */
-export async function recordAppliedPayment(tx: Db, p: AppliedPayment): Promise<void> {
-  const reconciled = p.statusType === 'RECONCILED';
-  const returned = p.statusType === 'RETURNED';
+export async function recordAppliedPayments(tx: Db, ps: readonly AppliedPaymentRow[]): Promise<void> {
+  if (!ps.length) return;
   await tx`
     insert into t_oebs_payment (payment_id, dry_run, namespaces, amount, batch_ids, reconciled, returned)
-    values (${p.paymentId}, ${p.dryRun}, ${p.namespaces}, ${p.amount}, ${p.batchIds}, ${reconciled}, ${returned})
+    select u.payment_id, u.dry_run::boolean, array(select x from jsonb_array_elements_text(u.namespaces::jsonb) with ordinality as e(x, i) order by i), u.amount,
+           array(select x from jsonb_array_elements_text(u.batch_ids::jsonb) with ordinality as e(x, i) order by i), u.reconciled::boolean, u.returned::boolean
+    from unnest(${ps.map((x) => x.paymentId)}::text[], ${ps.map((x) => (x.dryRun ? 't' : 'f'))}::text[], ${ps.map((x) => JSON.stringify(x.namespaces))}::text[],
+                ${ps.map((x) => x.amount)}::numeric[], ${ps.map((x) => JSON.stringify(x.batchIds))}::text[],
+                ${ps.map((x) => (x.reconciled ? 't' : 'f'))}::text[], ${ps.map((x) => (x.returned ? 't' : 'f'))}::text[])
+         as u(payment_id, dry_run, namespaces, amount, batch_ids, reconciled, returned)
     on conflict (payment_id, dry_run) do update set
       namespaces = excluded.namespaces, amount = excluded.amount, batch_ids = excluded.batch_ids,
       reconciled = t_oebs_payment.reconciled or excluded.reconciled,
       returned = t_oebs_payment.returned or excluded.returned, last_seen = now()`;
+}
+
+/** A payment as recorded: its latest message's facts and the flags of all its messages so far. */
+export type AppliedPaymentRow = Omit<AppliedPayment, 'statusType'> & { reconciled: boolean; returned: boolean };
+
+/** The messages of one transaction, one row per (payment, dry_run): one statement cannot upsert a row twice. */
+export function mergeAppliedPayments(ps: readonly AppliedPayment[]): AppliedPaymentRow[] {
+  const rows = new Map<string, AppliedPaymentRow>();
+  for (const p of ps) {
+    const key = `${p.paymentId}\u0000${p.dryRun}`;
+    const had = rows.get(key);
+    rows.set(key, {
+      paymentId: p.paymentId, dryRun: p.dryRun, namespaces: p.namespaces, amount: p.amount, batchIds: p.batchIds,
+      reconciled: (had?.reconciled ?? false) || p.statusType === 'RECONCILED', returned: (had?.returned ?? false) || p.statusType === 'RETURNED',
+    });
+  }
+  return [...rows.values()];
 }
 
 /** A payment's facts (see domain/integrity.ts) and the payout accounts of its payouts. */

@@ -278,8 +278,8 @@ export async function markPayoutsPending(tx: Db, rows: readonly { id: string; am
   return updated.length;
 }
 
-// ---- receiver (oebs-gate): every status change is guarded by the status it expects, so a late
-// or duplicate message can never move a payout backwards; a false return means "not changed".
+// ---- receiver (oebs-gate): it locks the payouts a round touches, changes them in memory under
+// the guards of oebs-gate/receiver-rows.ts, and writes them back guarded by the status it expects.
 
 /** What the receiver needs of a payout to decide and to address its ledger accounts. */
 export type ReceiverPayout = Pick<PayoutRow,
@@ -290,96 +290,51 @@ export type ReceiverPayout = Pick<PayoutRow,
     reserve_dt: Date | null;
   };
 
-const RECEIVER_COLUMNS = ['id', 'deployment_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
-  'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments', 'reserve_dt'] as const;
+/** A payout as the receiver holds it under its lock: what it decides on, and every field it may change. */
+export type HeldPayout = ReceiverPayout & { error: string | null; oebs_check_id: string | null; oebs_status: string | null };
 
-/** Which of these payouts, and which payouts of these batches, sit in which batch now (no lock: a grouping hint). */
-export async function payoutBatchLinks(tx: Db, ids: readonly string[], batchIds: readonly string[]): Promise<{ id: string; batch: string }[]> {
+const HELD_COLUMNS = ['id', 'deployment_id', 'namespace', 'client_id', 'contract_id', 'service_id', 'currency', 'amount', 'amount_oebs',
+  'status', 'dry_run', 'oebs_batch_id', 'oebs_payment_id', 'oebs_returned_payments', 'reserve_dt',
+  'error', 'oebs_check_id', 'oebs_status'] as const;
+
+/**
+ * Locks the payouts named and those in the OEBS batches named, in id order (so two transactions
+ * never wait on each other in a circle), until the end of the transaction.
+ */
+export async function lockReceiverPayouts(tx: Db, ids: readonly string[], batchIds: readonly string[]): Promise<HeldPayout[]> {
   if (!ids.length && !batchIds.length) return [];
-  return tx<{ id: string; batch: string }[]>`
-    select id::text, oebs_batch_id as batch from t_payout
-    where oebs_batch_id is not null and (id = any(${ids as string[]}::int8[]) or oebs_batch_id = any(${batchIds as string[]}::text[]))`;
-}
-
-/** Locks one payout until the end of the transaction: its messages from both topics take turns. */
-export async function lockPayoutForReceiver(tx: Db, id: string): Promise<ReceiverPayout | undefined> {
-  const [row] = await tx<ReceiverPayout[]>`select ${tx(RECEIVER_COLUMNS)} from t_payout where id = ${id} for update`;
-  return row;
-}
-
-/** Locks the payouts of OEBS batches, in id order (so two payments over shared payouts cannot deadlock). */
-export async function lockPayoutsOfBatches(tx: Db, batchIds: readonly string[], namespaces: readonly string[], dryRun: boolean): Promise<ReceiverPayout[]> {
-  return tx<ReceiverPayout[]>`
-    select ${tx(RECEIVER_COLUMNS)} from t_payout
-    where oebs_batch_id = any(${batchIds as string[]}::text[]) and namespace = any(${namespaces as string[]}::text[])
-      and dry_run = ${dryRun}
+  return tx<HeldPayout[]>`
+    select ${tx(HELD_COLUMNS)} from t_payout
+    where id = any(${ids as string[]}::int8[]) or oebs_batch_id = any(${batchIds as string[]}::text[])
     order by id
     for update`;
 }
 
-export async function markPayoutConfirmed(tx: Db, id: string, a: { batchId: string; checkId: string; oebsStatus: string }): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set status = 'confirmed', oebs_batch_id = ${a.batchId}, oebs_check_id = ${a.checkId},
-                        oebs_status = ${a.oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and status = 'pending'
-    returning id`;
-  return rows.length === 1;
-}
-
-export async function markPayoutRejectedByArd(tx: Db, id: string, error: string, oebsStatus: string): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set status = 'rejected', error = ${error}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and status = 'pending'
-    returning id`;
-  return rows.length === 1;
-}
-
-/** Fields only: the last status ARD/OEBS reported, no status change. */
-export async function recordPayoutOebsStatus(tx: Db, id: string, oebsStatus: string): Promise<void> {
-  await tx`update t_payout set oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now() where id = ${id}`;
-}
-
-/** OEBS created a payment for the payout; a done payout keeps the payment it was paid under. */
-export async function recordPayoutPayment(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set oebs_payment_id = ${paymentId}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and not (${paymentId} = any(oebs_returned_payments))
-      and (status = 'confirmed' or (status = 'done' and (oebs_payment_id is null or oebs_payment_id = ${paymentId})))
-    returning id`;
-  return rows.length === 1;
-}
-
-/** confirmed → done under a payment that was not returned. */
-export async function markPayoutPaid(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set status = 'done', oebs_payment_id = ${paymentId}, oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and status = 'confirmed' and not (${paymentId} = any(oebs_returned_payments))
-    returning id`;
-  return rows.length === 1;
-}
-
-/** done → confirmed, only for the payment it was paid under; that payment is remembered as returned. */
-export async function markPayoutReturned(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set status = 'confirmed', oebs_returned_payments = array_append(oebs_returned_payments, ${paymentId}::text),
-                        oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and status = 'done' and (oebs_payment_id is null or oebs_payment_id = ${paymentId})
-    returning id`;
-  return rows.length === 1;
+/** One write of a held payout: the status it expects to find, and the row it leaves. */
+export interface HeldWrite {
+  expect: PayoutStatus;
+  row: HeldPayout;
 }
 
 /**
- * OEBS returned a payment that has not paid this payout (its RECONCILED came later, or never):
- * remember it as returned, so that a RECONCILED of it is skipped. Moves no money, no status change.
+ * Writes the receiver's fields of many payouts, each guarded by the status it expects (the
+ * history trigger records each status change); how many rows matched their guard.
  */
-export async function markPaymentReturnedUnpaid(tx: Db, id: string, paymentId: string, oebsStatus: string): Promise<boolean> {
-  const rows = await tx`
-    update t_payout set oebs_returned_payments = array_append(oebs_returned_payments, ${paymentId}::text),
-                        oebs_status = ${oebsStatus}, oebs_status_dt = now(), updated_at = now()
-    where id = ${id} and not (${paymentId} = any(oebs_returned_payments))
-      and (status = 'confirmed' or (status = 'done' and oebs_payment_id is distinct from ${paymentId}))
-    returning id`;
-  return rows.length === 1;
+export async function writeHeldPayouts(tx: Db, ws: readonly HeldWrite[]): Promise<number> {
+  if (!ws.length) return 0;
+  const updated = await tx`
+    update t_payout p set status = u.status, error = u.error, oebs_batch_id = u.batch, oebs_check_id = u.check_id,
+                          oebs_payment_id = u.payment, oebs_status = u.oebs_status,
+                          oebs_returned_payments = array(select x from jsonb_array_elements_text(u.returned::jsonb) with ordinality as e(x, i) order by i),
+                          oebs_status_dt = now(), updated_at = now()
+    from unnest(${ws.map((w) => w.row.id)}::int8[], ${ws.map((w) => w.expect)}::text[], ${ws.map((w) => w.row.status)}::text[],
+                ${ws.map((w) => w.row.error)}::text[], ${ws.map((w) => w.row.oebs_batch_id)}::text[],
+                ${ws.map((w) => w.row.oebs_check_id)}::text[], ${ws.map((w) => w.row.oebs_payment_id)}::text[],
+                ${ws.map((w) => w.row.oebs_status)}::text[], ${ws.map((w) => JSON.stringify(w.row.oebs_returned_payments))}::text[])
+         as u(id, expect, status, error, batch, check_id, payment, oebs_status, returned)
+    where p.id = u.id and p.status = u.expect
+    returning p.id`;
+  return updated.length;
 }
 
 // ---- approvals (api): the history trigger (migration 008) reads who, what and why from settings
