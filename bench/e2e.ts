@@ -1,18 +1,36 @@
 // End to end through the whole system as `npm start` runs it (supervisor, stand-ins, api, gates as
-// separate processes) on a durable Postgres: N clients with one funded account each, N requests
-// posted through the api; how fast payouts reach `pending` (sent to OEBS) and `done`.
+// separate processes, the built program in dist/) on a durable Postgres: N clients with one funded
+// account each, N requests posted through the api; how fast payouts reach `pending` (sent to OEBS)
+// and `done`, and who used the CPU meanwhile (per process, from /proc), so that a second replica
+// that adds nothing comes with the resource that was saturated.
+import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createAccountsClient } from '../src/accounts/client.ts';
 import { connect, type Sql } from '../src/db/connect.ts';
 import { mapLimit } from '../src/worker/concurrency.ts';
 import type { Row } from './api.ts';
-import { ROOT, benchPostgres, freePort, stopChild, waitForHttp } from './support.ts';
+import { ROOT, benchPostgres, childProcesses, cpuMeter, cpuTable, freePort, stopChild, waitForHttp, type CpuReport } from './support.ts';
 
-const N = Number(process.env.BENCH_E2E_ITEMS ?? 2000);
+const N = Number(process.env.BENCH_E2E_ITEMS ?? 4000);
+const CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 32);
 const TOKEN = 'bench-token';
+const BENCH = 'bench process (load generator)';
+
+/** What each `payout start` child is called in the CPU table (by its command, the last argument). */
+const COMPONENTS: Record<string, string> = {
+  api: 'api', 'req-gate': 'req-gate', 'oebs-gate': 'oebs-gate', tasks: 'tasks',
+  accounts: 'accounts stand-in', 'oebs-emulator': 'OEBS stand-in',
+};
+
+/** Measure what users run: `bin/payout start` runs dist/ when it is there, so build it first. */
+function build() {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+}
 
 async function until(sql: Sql, query: string, timeoutMs = 600_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -20,60 +38,198 @@ async function until(sql: Sql, query: string, timeoutMs = 600_000): Promise<numb
     const [row] = await sql.unsafe(query);
     if (row!.done) return performance.now();
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${query}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-async function round(pgUrl: string, sql: Sql, replicas: number, first: number): Promise<Row[]> {
+/**
+ * Posts one request for each client first … first+N-1 with autocannon (keep-alive connections,
+ * bodies built in a setupRequest hook: a fraction of the CPU `fetch` took per request); every
+ * answer must be a 201 (a new request), or the round measures nothing.
+ */
+async function post(apiUrl: string, first: number): Promise<{ ms: number; cpuMs: number }> {
+  let next = first;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await autocannon({
+    url: `${apiUrl}/api/v1/payout-by-client`,
+    connections: CONNECTIONS,
+    amount: N,
+    timeout: 60,
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    requests: [{
+      setupRequest: (req) => {
+        const c = next++;
+        req.body = `{"external_id":"bench-${c}","client_id":${c},"namespace":"taxi"}`;
+        return req;
+      },
+    }],
+  });
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const created = r.statusCodeStats?.['201']?.count ?? 0;
+  if (created !== N || next !== first + N) {
+    throw new Error(`api: ${created} of ${N} requests answered 201 (answers ${JSON.stringify(r.statusCodeStats)}, ` +
+      `${r.errors} errors, ${r.timeouts} timeouts, ${next - first} bodies built)`);
+  }
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+interface Round {
+  replicas: number;
+  pendingPerS: number;
+  donePerS: number;
+  posted: { ms: number; cpuMs: number };
+  cpu: CpuReport;
+  /** Not measured: `payout start` until the api and the accounts stand-in answer; funding the accounts. */
+  setup: { startMs: number; fundMs: number };
+  /** From the first post to the first payout pending and done, and to the last done. */
+  firstMs: { pending: number; done: number };
+  roundMs: number;
+}
+
+async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: number, first: number): Promise<Round> {
   const [apiPort, accountsPort] = [await freePort(), await freePort()];
   const accountsUrl = `http://127.0.0.1:${accountsPort}`;
-  const system = spawn(path.join(ROOT, 'bin/payout'), ['start'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env, PAYOUT_DB_URL: pgUrl, PAYOUT_API_PORT: String(apiPort), PAYOUT_ACCOUNTS_PORT: String(accountsPort),
-      PAYOUT_ACCOUNTS_URL: accountsUrl, PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
-      PAYOUT_GATE_REPLICAS: String(replicas), PAYOUT_REQ_GATE_INTERVAL: '100ms', PAYOUT_OEBS_GATE_INTERVAL: '100ms',
-      PAYOUT_LOG_LEVEL: 'warn', PAYOUT_EXIT_WITH_PARENT: '1', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`),
-    },
-  });
+  const env: Record<string, string | undefined> = {
+    ...process.env, PAYOUT_DB_URL: pgUrl, PAYOUT_API_PORT: String(apiPort), PAYOUT_ACCOUNTS_PORT: String(accountsPort),
+    PAYOUT_ACCOUNTS_URL: accountsUrl, PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
+    PAYOUT_GATE_REPLICAS: String(replicas), PAYOUT_REQ_GATE_INTERVAL: '100ms', PAYOUT_OEBS_GATE_INTERVAL: '100ms',
+    PAYOUT_LOG_LEVEL: 'warn', PAYOUT_EXIT_WITH_PARENT: '1', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`),
+  };
+  delete env.PAYOUT_FROM_SOURCE; // the built program, as users run it
+  const spawnedAt = performance.now();
+  const system = spawn(path.join(ROOT, 'bin/payout'), ['start'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env });
   try {
     await waitForHttp(`http://127.0.0.1:${apiPort}/ping`, 60_000);
     await waitForHttp(`${accountsUrl}/ping`, 60_000);
-    const accounts = createAccountsClient({ url: accountsUrl, timeoutMs: 30_000 });
-    const clients = Array.from({ length: N }, (_, i) => String(first + i));
-    await mapLimit(clients, 32, (c) => accounts.writeBatch({
-      event_type: 'accrual', external_id: randomUUID(),
-      events: [{ loc: { namespace: 'taxi', type: 'payout', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB' }, type: 'credit', amount: '10.5' }],
-    }));
-    const started = performance.now();
-    await mapLimit(clients, 32, async (c) => {
-      const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/payout-by-client`, {
-        method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ external_id: `bench-${c}`, client_id: Number(c), namespace: 'taxi' }),
-      });
-      if (res.status !== 201) throw new Error(`api answered ${res.status}`);
+
+    // Who to measure: bin/payout execs node, so the supervisor is `system`; its children are the
+    // components; the bench's own Postgres (its postmaster and every backend) is a tree of its own.
+    const roots = new Map<number, string>([[process.pid, BENCH], [system.pid!, 'supervisor']]);
+    roots.set(Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]), 'postgres');
+    const children = childProcesses(system.pid!);
+    for (const c of children) {
+      if (!c.args.some((a) => a.endsWith(path.join('dist', 'cli.js')))) throw new Error(`not the built program: ${c.args.join(' ')}`);
+      roots.set(c.pid, COMPONENTS[c.args.at(-1)!] ?? c.args.at(-1)!);
+    }
+    if (children.length !== 4 + 2 * replicas) throw new Error(`expected ${4 + 2 * replicas} components, found ${children.length}`);
+
+    const upAt = performance.now();
+    // One funded account per client, 500 accruals a call (setup, not measured).
+    const accounts = createAccountsClient({ url: accountsUrl, timeoutMs: 60_000 });
+    const chunks = Array.from({ length: Math.ceil(N / 500) }, (_, k) =>
+      Array.from({ length: Math.min(500, N - k * 500) }, (_, i) => String(first + k * 500 + i)));
+    await mapLimit(chunks, 2, async (clients) => {
+      const outcomes = await accounts.writeBatches(clients.map((c) => ({
+        event_type: 'accrual', external_id: randomUUID(),
+        events: [{ loc: { namespace: 'taxi', type: 'payout', client_id: c, contract_id: '7', service_id: '124', currency: 'RUB' }, type: 'credit', amount: '10.5' }],
+      })));
+      const refused = outcomes.find((o) => o.kind !== 'created');
+      if (refused) throw new Error(`funding the bench's accounts: ${JSON.stringify(refused)}`);
     });
-    const range = `client_id between ${first} and ${first + N - 1}`;
+
+    const meter = cpuMeter(roots);
+    const startedAt = Date.now();
+    const started = performance.now();
+    const posted = await post(`http://127.0.0.1:${apiPort}`, first);
+    const last = first + N - 1;
+    const range = `client_id between ${first} and ${last}`;
     const sent = await until(sql, `select count(*) filter (where status <> 'new') = ${N} as done from t_payout where ${range}`);
     const done = await until(sql, `select count(*) filter (where status = 'done') = ${N} as done from t_payout where ${range}`);
-    const perSecond = (t: number) => String(Math.round(N / ((t - started) / 1000)));
-    return [
-      { measure: `end to end, ${replicas} replica(s) of each gate: payouts reaching pending/s`, value: perSecond(sent), ratio: '' },
-      { measure: `end to end, ${replicas} replica(s) of each gate: requests → done/s`, value: perSecond(done), ratio: '' },
-    ];
+    const cpu = meter.stop();
+    // The pipeline's latency, a fixed cost at the start of a round that N must dwarf.
+    const [firsts] = await sql.unsafe(`select
+        extract(epoch from min(h.created_at) filter (where h.status = 'pending')) * 1000 as pending,
+        extract(epoch from min(h.created_at) filter (where h.status = 'done')) * 1000 as done
+      from t_payout p join t_payout_history h on h.payout_id = p.id where p.client_id between ${first} and ${last}`);
+    const firstMs = { pending: Number(firsts!.pending) - startedAt, done: Number(firsts!.done) - startedAt };
+    const perSecond = (t: number) => Math.round(N / ((t - started) / 1000));
+    const setup = { startMs: upAt - spawnedAt, fundMs: started - upAt };
+    return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started };
   } finally {
     await stopChild(system);
   }
 }
 
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+/** CPU at least this busy (ours, or the whole machine's) in the round with two replicas: CPU-bound. */
+const SATURATED = 0.85;
+
+function report(r: Round): string[] {
+  const top = r.cpu.byName[0]!;
+  return [
+    `## ${r.replicas} replica(s) of each gate`,
+    '',
+    `payouts reaching pending: ${r.pendingPerS}/s; requests → done: ${r.donePerS}/s`,
+    `from the first post: first payout pending after ${(r.firstMs.pending / 1000).toFixed(1)} s, first done after ` +
+      `${(r.firstMs.done / 1000).toFixed(1)} s, the last done after ${(r.roundMs / 1000).toFixed(1)} s`,
+    `posted ${N} requests in ${(r.posted.ms / 1000).toFixed(1)} s (${Math.round(N / (r.posted.ms / 1000))} req/s accepted, every one 201); ` +
+      `the load generator used ${(r.posted.cpuMs / N).toFixed(2)} ms CPU per request while posting`,
+    `top CPU consumer: ${top.name}, ${pct(top.ms / r.cpu.totalMs)} of our CPU`,
+    `(not measured: \`payout start\` answered in ${(r.setup.startMs / 1000).toFixed(1)} s, funding ${N} accounts took ${(r.setup.fundMs / 1000).toFixed(1)} s)`,
+    '',
+    `CPU from the first post to the last payout done (utime+stime from /proc, per payout):`,
+    '',
+    ...cpuTable(r.cpu, N, 'payout'),
+    '',
+  ];
+}
+
+function rows(r: Round): Row[] {
+  const top = r.cpu.byName[0]!;
+  const name = `end to end, ${r.replicas} replica(s) of each gate`;
+  return [
+    { measure: `${name}: payouts reaching pending/s`, value: String(r.pendingPerS), ratio: '' },
+    { measure: `${name}: requests → done/s`, value: String(r.donePerS), ratio: '' },
+    { measure: `${name}: machine CPU busy (ours; whole machine)`, value: `${pct(r.cpu.busy)}; ${pct(r.cpu.machineBusy)}`, ratio: `of ${r.cpu.cores} cores` },
+    { measure: `${name}: top CPU consumer, ms/payout`, value: `${top.name}, ${(top.ms / N).toFixed(2)}`, ratio: `${pct(top.ms / r.cpu.totalMs)} of our CPU` },
+  ];
+}
+
+/**
+ * The issue's question: does a second replica of each gate help, and if not, what is saturated?
+ * Judged on the round with two: it had the parallelism, so a full CPU there is the limit.
+ */
+function verdict(one: Round, two: Round): Row {
+  const gain = two.donePerS / one.donePerS - 1;
+  const { cpu } = two;
+  const top = `${cpu.byName[0]!.name} ${pct(cpu.byName[0]!.ms / cpu.totalMs)}`;
+  const busy = `${pct(cpu.busy)} ours, ${pct(cpu.machineBusy)} whole machine, with two`;
+  const why = gain >= 0.1
+    ? 'helps'
+    : cpu.busy >= SATURATED
+      ? `no: CPU saturated by the system (${busy}); most: ${top}`
+      : cpu.machineBusy >= SATURATED
+        ? `no: CPU saturated, partly by processes outside the bench (${busy}); most of ours: ${top}; rerun on a quiet machine`
+        : `no, and CPU not saturated (${busy}): the limit is waiting (locks, round trips, intervals), not CPU`;
+  return { measure: 'end to end, second replica of each gate: requests → done/s', value: `${gain >= 0 ? '+' : ''}${(gain * 100).toFixed(0)}%`, ratio: why };
+}
+
 export async function benchE2e(): Promise<Row[]> {
+  build();
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
   const pg = await benchPostgres();
   const sql = connect(pg.url, { max: 2 });
   try {
-    const rows = [...(await round(pg.url, sql, 1, 1_000_000)), ...(await round(pg.url, sql, 2, 2_000_000))];
-    for (const r of rows) console.log(`${r.measure}: ${r.value}`);
-    return rows;
+    const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000);
+    const two = await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);
+    const all = [...rows(one), ...rows(two), verdict(one, two)];
+    const text = [
+      `# end to end — ${new Date().toISOString()}`,
+      '',
+      `\`npm run bench:e2e\`: the built program (dist/, \`bin/payout start\`), ${N} payouts a round, ${CONNECTIONS} connections ` +
+        `(autocannon), durable embedded Postgres, stand-ins on the same machine; ${os.cpus().length} cores, load average before: ${load}.`,
+      '',
+      ...report(one),
+      ...report(two),
+      `second replica of each gate: ${all.at(-1)!.value} requests → done/s; ${all.at(-1)!.ratio}`,
+    ].join('\n');
+    console.log(text);
+    mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(path.join(ROOT, 'bench/results/e2e.md'), `${text}\n`);
+    return all;
   } finally {
     await sql.end();
     await pg.cleanup();
