@@ -270,9 +270,10 @@ export class NatsTopics implements Topics {
         results = now.map(() => err);
       }
       const next: typeof live = [];
+      const acks: Promise<void>[] = [];
       for (const [i, d] of now.entries()) {
         if (results[i] === undefined) {
-          await ack(this.nc, d.m);
+          acks.push(ack(this.nc, d.m));
           if (live[i]!.length > wave + 1) next.push(live[i]!);
           continue;
         }
@@ -280,6 +281,9 @@ export class NatsTopics implements Topics {
         const delay = retryDelayMs(retry, d.delivered);
         for (const later of live[i]!.slice(wave)) nak(this.nc, later.m, delay);
       }
+      // The wave's acks travel together (one round trip, not one per message); a lost one only
+      // means a redelivery, which the handler answers as the repeat it is.
+      await Promise.all(acks);
       live = next;
     }
   }
