@@ -87,6 +87,30 @@ describe('a round as one batch', () => {
     expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
   });
 
+  it('a crash between the two ordered ledger calls of a round (a payment returned before it paid): the redelivery finishes it, each event once, the money on payout_sent', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '6.50');
+    expect(await receiver.handleBatch([ard(h, id, 'NEW')])).toEqual([undefined]);
+    // RETURNED of a payment that has not paid it writes confirm, then cancel-payout: two calls.
+    const returned = oebs(h, [id], 'RETURNED', `${id}1`, '6.50');
+    setFailpoints(['receiver.batch-between-ledger-calls'], 'throw');
+    try {
+      await expect(receiver.handleBatch([returned])).rejects.toBeInstanceOf(FailpointError);
+    } finally {
+      setFailpoints([]);
+    }
+    // The first call landed, the second did not, the status change rolled back.
+    expect(await ledgerBatches(h, id)).toEqual(['payout-reserve', 'payout-confirm']);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_status: 'NEW' });
+    expect(await receiver.handleBatch([returned])).toEqual([undefined]);
+    expect(await ledgerBatches(h, id)).toEqual(['payout-reserve', 'payout-confirm', 'payout-cancel-payout']);
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'confirmed', oebs_status: 'RETURNED' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '6.5' });
+    // Its RECONCILED coming later pays nothing: the payment is remembered as returned.
+    expect(await receiver.handleBatch([oebs(h, [id], 'RECONCILED', `${id}1`, '6.50')])).toEqual([undefined]);
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '6.5' });
+  });
+
   it('the failpoint stops the round: the topics see every message failed, none acknowledged', async () => {
     const id = await pendingPayout(h, uniqueClient(), '1.5');
     const m = ard(h, id, 'ERROR', { payment_batch_id: null, payment_check_id: null });

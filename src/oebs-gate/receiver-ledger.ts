@@ -14,6 +14,7 @@ import { accountsError } from '../accounts/errors.ts';
 import { cmp } from '../domain/money.ts';
 import { MAX_BATCHES, coalescingWriter } from '../accounts/coalescer.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
+import { failpoint } from '../failpoints.ts';
 import { accountLoc } from './ledger.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
@@ -51,7 +52,11 @@ export function receiverLedgerBatches(client: Pick<AccountsClient, 'writeBatches
         if (clash) return false;
         // A call carries at most MAX_BATCHES: a big payment's events take several calls of one
         // step, all written before the next step's (a payout has one money event per step).
+        let calls = 0;
         for (const step of moneyInOrder([...taken.values()])) for (let i = 0; i < step.length; i += MAX_BATCHES) {
+          // A crash between two calls of one round: the first's events are in the ledger, the
+          // round's status changes are not; the redelivery writes both again (the first as repeats).
+          if (calls++ > 0) failpoint('receiver.batch-between-ledger-calls');
           const call = step.slice(i, i + MAX_BATCHES);
           const outcomes = await client.writeBatches(call);
           if (outcomes.length !== call.length) throw accountsError('bad-response', `accounts batches/write: ${call.length} batches, ${outcomes.length} results`);
