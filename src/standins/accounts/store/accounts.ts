@@ -66,12 +66,21 @@ export async function listClientAccounts(db: Db, q: { namespace: string; type: s
     order by id`;
 }
 
-/** Every account of these clients with this type, grouped by client in the order asked, then by id. */
+/**
+ * Every account of these clients with this type, grouped by client in the order asked, then by id.
+ * One index probe per client (`offset 0` keeps the planner from turning it into a join): with
+ * statistics that lag a fast-growing table, a join read every account of the namespace and type
+ * for each call (9 ms for 100 clients among 4,000 accounts, against well under 1 ms).
+ */
 export async function listAccountsOfClients(db: Db, q: { namespace: string; type: string; client_ids: readonly string[] }): Promise<ClientAccountRow[]> {
   return db<ClientAccountRow[]>`
     select a.namespace, a.type, a.client_id, a.contract_id, a.service_id, a.currency, a.debit, a.credit, a.credit - a.debit as balance
     from unnest(${q.client_ids as string[]}::text[]) with ordinality as u(client_id, ord)
-    join accounts.account a on a.namespace = ${q.namespace} and a.client_id = u.client_id and a.type = ${q.type}
+    cross join lateral (
+      select * from accounts.account
+      where namespace = ${q.namespace} and client_id = u.client_id and type = ${q.type}
+      offset 0
+    ) a
     order by u.ord, a.id`;
 }
 
