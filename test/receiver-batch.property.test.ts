@@ -137,18 +137,18 @@ async function snapshot(w: World, abstractCount: number) {
   };
 }
 
+/** One or two payouts' stories (joint: one payment over both), and the sort keys that permute their messages. */
+const storyArb = (cpf: fc.Arbitrary<boolean>) => ({
+  cases: fc.array(fc.record({
+    amount: fc.stringMatching(/^[1-9][0-9]{0,3}\.[0-9]{2}$/), cpf, refused: fc.boolean(), returned: fc.boolean(), contradict: fc.boolean(),
+  }), { minLength: 1, maxLength: 2 }),
+  joint: fc.boolean(),
+  keys: fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+});
+
 it('a round as one batch ends exactly as its messages one by one, in the same order', async () => {
-  const payoutCase = fc.record({
-    amount: fc.stringMatching(/^[1-9][0-9]{0,3}\.[0-9]{2}$/),
-    cpf: fc.boolean(),
-    refused: fc.boolean(),
-    returned: fc.boolean(),
-    contradict: fc.boolean(),
-  });
   const plan = fc.record({
-    cases: fc.array(payoutCase, { minLength: 1, maxLength: 2 }),
-    joint: fc.boolean(),
-    keys: fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+    ...storyArb(fc.boolean()),
     again: fc.array(fc.nat(), { maxLength: 6 }),
     sizes: fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 6 }),
   });
@@ -185,17 +185,8 @@ async function paidOut(id: string): Promise<string> {
 // payments for a moment); once everything has been delivered the status says where the money is.
 // ARD contradicting itself is left to the keys-in-order case (see receiver-rounds.test.ts).
 it('rounds that crash after their ledger call, delivered again, settle with the money where the status says', async () => {
-  const payoutCase = fc.record({
-    amount: fc.stringMatching(/^[1-9][0-9]{0,3}\.[0-9]{2}$/),
-    cpf: fc.constant(false),
-    refused: fc.boolean(),
-    returned: fc.boolean(),
-    contradict: fc.boolean(),
-  });
   const plan = fc.record({
-    cases: fc.array(payoutCase, { minLength: 1, maxLength: 2 }),
-    joint: fc.boolean(),
-    keys: fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+    ...storyArb(fc.constant(false)),
     sizes: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 6 }),
     crashes: fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
     inOrder: fc.boolean(),
