@@ -157,7 +157,6 @@ export const RequestPage = Type.Object({
  * against 0 … 2^63 − 1, and the answer writes it back exactly (a bigint).
  */
 const checkIdDoc = { minimum: 0, format: 'int64', description: 'OEBS check id (payment_check_id of ARD NEW): an integer from 0 to 9223372036854775807' };
-export const INT64_MAX = 2n ** 63n - 1n;
 export const CheckBody = Type.Object(
   { checks: Type.Array(Type.Integer(checkIdDoc), { minItems: 1, maxItems: 1000 }) },
   { additionalProperties: false },

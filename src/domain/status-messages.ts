@@ -37,7 +37,7 @@ export type Parsed<T> = { ok: true; msg: T } | { ok: false; source: 'unknown_sys
 export const OEBS_SYSTEM = 'oebs';
 
 const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+export const INT64_MAX = 2n ** 63n - 1n;
 const INT_TEXT = /^-?[0-9]{1,25}$/;
 
 /** An id as OEBS/ARD send it: a JSON integer or a digit string that fits int64 → its decimal string. */

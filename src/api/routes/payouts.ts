@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, grantedNamespaces, mayUse, requireNamespace } from '../auth.ts';
 import type { ApiDeps } from '../app.ts';
-import { CheckBody, CheckResult, Created, ErrorBody, ErrorResponse, FixedPayoutBody, IdParam, INT64_MAX, PayoutListQuery, PayoutPage, PayoutView, Problem, commonErrors } from '../schemas.ts';
+import { CheckBody, CheckResult, Created, ErrorBody, ErrorResponse, FixedPayoutBody, IdParam, PayoutListQuery, PayoutPage, PayoutView, Problem, commonErrors } from '../schemas.ts';
 import { exactBodyOf, exactJsonBodies } from '../exact-json.ts';
 import type { JsonNumber } from '../../domain/json.ts';
+import { INT64_MAX } from '../../domain/status-messages.ts';
 import Big from 'big.js';
 import { decodeCursor, pageOf, type Order } from '../cursor.ts';
 import { batchesOfPayment } from '../../store/oebs-payments.ts';
