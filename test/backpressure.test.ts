@@ -4,7 +4,7 @@
 // the queue never grows past its bound. The stall is a lock on t_request held by another
 // connection (the suite's Postgres is shared: it is not paused).
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/api/app.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { TOKEN, testConfig } from './support/config.ts';
@@ -104,6 +104,14 @@ describe('back-pressure', () => {
       expect(r.res.headers['retry-after']).toBe('2');
       expect(r.ms).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
     }
+    // The writer sent its first batch before the deadline; under load the statement may reach the
+    // server late, and a retry that overtook it would be stored by itself. Wait for the server to
+    // show it queued behind the lock: then it is the one that commits first.
+    await vi.waitFor(async () => {
+      const [w] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and query like '%insert into t_request%'`;
+      expect(w.n).toBeGreaterThan(0);
+    }, { timeout: 10_000, interval: 20 });
     await release();
     const retried = await Promise.all(replies.map((r) => post(r.externalId)));
     // The batch that was in its statement committed after the stall: its retries are 200 with that id.
