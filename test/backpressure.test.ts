@@ -110,7 +110,7 @@ describe('back-pressure', () => {
     await vi.waitFor(async () => {
       const [w] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity
         where datname = current_database() and wait_event_type = 'Lock' and query like '%insert into t_request%'`;
-      expect(w.n).toBeGreaterThan(0);
+      expect(w!.n).toBeGreaterThan(0);
     }, { timeout: 10_000, interval: 20 });
     await release();
     const retried = await Promise.all(replies.map((r) => post(r.externalId)));
