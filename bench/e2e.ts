@@ -18,6 +18,8 @@ import { ROOT, benchPostgres, childProcesses, cpuMeter, cpuTable, freePort, stop
 
 const N = Number(process.env.BENCH_E2E_ITEMS ?? 4000);
 const CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 32);
+/** BENCH_E2E_STATEMENTS=N: also list the N statements that took most of Postgres's time in each round. */
+const STATEMENTS = Number(process.env.BENCH_E2E_STATEMENTS ?? 0);
 const TOKEN = 'bench-token';
 const BENCH = 'bench process (load generator)';
 
@@ -87,6 +89,18 @@ interface Round {
   /** From the first post to the first payout pending and done, and to the last done. */
   firstMs: { pending: number; done: number };
   roundMs: number;
+  statements: Statement[];
+}
+
+interface Statement { db: string; calls: number; ms: number; rows: number; query: string }
+
+/** The statements that took most of the server's execution time since the reset, every database. */
+async function topStatements(sql: Sql, n: number): Promise<Statement[]> {
+  const rows = await sql<{ db: string; calls: string; ms: number; rows: string; query: string }[]>`
+    select d.datname as db, s.calls, s.total_exec_time as ms, s.rows, s.query
+    from pg_stat_statements s join pg_database d on d.oid = s.dbid
+    order by s.total_exec_time desc limit ${n}`;
+  return rows.map((r) => ({ db: r.db, calls: Number(r.calls), ms: r.ms, rows: Number(r.rows), query: r.query }));
 }
 
 async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: number, first: number): Promise<Round> {
@@ -130,6 +144,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
       if (refused) throw new Error(`funding the bench's accounts: ${JSON.stringify(refused)}`);
     });
 
+    if (STATEMENTS) await sql`select pg_stat_statements_reset()`;
     const meter = cpuMeter(roots);
     const startedAt = Date.now();
     const started = performance.now();
@@ -139,6 +154,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     const sent = await until(sql, `select count(*) filter (where status <> 'new') = ${N} as done from t_payout where ${range}`);
     const done = await until(sql, `select count(*) filter (where status = 'done') = ${N} as done from t_payout where ${range}`);
     const cpu = meter.stop();
+    const statements = STATEMENTS ? await topStatements(sql, STATEMENTS) : [];
     // The pipeline's latency, a fixed cost at the start of a round that N must dwarf.
     const [firsts] = await sql.unsafe(`select
         extract(epoch from min(h.created_at) filter (where h.status = 'pending')) * 1000 as pending,
@@ -147,7 +163,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     const firstMs = { pending: Number(firsts!.pending) - startedAt, done: Number(firsts!.done) - startedAt };
     const perSecond = (t: number) => Math.round(N / ((t - started) / 1000));
     const setup = { startMs: upAt - spawnedAt, fundMs: started - upAt };
-    return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started };
+    return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started, statements };
   } finally {
     await stopChild(system);
   }
@@ -174,6 +190,14 @@ function report(r: Round): string[] {
     '',
     ...cpuTable(r.cpu, N, 'payout'),
     '',
+    ...(r.statements.length ? [
+      `Statements by Postgres execution time (pg_stat_statements, BENCH_E2E_STATEMENTS=${STATEMENTS}; planning and commit not included):`,
+      '',
+      '| database | calls/payout | ms/payout | rows/call | statement |',
+      '|---|---|---|---|---|',
+      ...r.statements.map((s) => `| ${s.db} | ${(s.calls / N).toFixed(2)} | ${(s.ms / N).toFixed(3)} | ${(s.rows / Math.max(1, s.calls)).toFixed(1)} | \`${s.query.replace(/\s+/g, ' ').slice(0, 160).replaceAll('|', '\\|')}\` |`),
+      '',
+    ] : []),
   ];
 }
 
@@ -210,8 +234,9 @@ function verdict(one: Round, two: Round): Row {
 export async function benchE2e(): Promise<Row[]> {
   build();
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
-  const pg = await benchPostgres();
+  const pg = await benchPostgres({ statements: STATEMENTS > 0 });
   const sql = connect(pg.url, { max: 2 });
+  if (STATEMENTS) await sql`create extension if not exists pg_stat_statements`;
   try {
     const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000);
     const two = await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);

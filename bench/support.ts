@@ -12,10 +12,12 @@ export { freePort };
 export const ROOT = path.resolve(import.meta.dirname, '..');
 
 /** A fresh embedded cluster with default (durable) settings: fsync and synchronous_commit on. */
-export async function benchPostgres(): Promise<EmbeddedServer & { cleanup(): Promise<void> }> {
+/** `statements`: load pg_stat_statements, so a bench can say which statements took the server's time. */
+export async function benchPostgres(opts: { statements?: boolean } = {}): Promise<EmbeddedServer & { cleanup(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'payout-bench-'));
   chmodSync(dir, 0o755);
-  const server = await startEmbedded({ dataDir: dir, port: await freePort(), postgresFlags: ['-c', 'max_connections=200'] });
+  const flags = ['-c', 'max_connections=200', ...(opts.statements ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'] : [])];
+  const server = await startEmbedded({ dataDir: dir, port: await freePort(), postgresFlags: flags });
   return {
     ...server,
     async cleanup() {

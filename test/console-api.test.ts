@@ -267,7 +267,7 @@ describe('query plans on 100,000 payouts', () => {
   it('find, the request list, the overview and the story read through indexes, not a scan of t_payout', async () => {
     const db = await createTestDb();
     // The history trigger would double the rows written; the plans read t_payout only.
-    await db.sql`alter table t_payout disable trigger t_payout_history_write`;
+    await db.sql`alter table t_payout disable trigger t_payout_history_inserted`;
     await db.sql`
       insert into t_request (external_id, client_id, namespace, status, error)
       select 'q-' || i, i % 5000 + 1, 'taxi', case when i % 100 = 0 then 'error' else 'done' end, case when i % 100 = 0 then 'x' end

@@ -150,8 +150,9 @@ export async function insertRequestPayouts(tx: Db, rows: readonly RequestPayout[
   const col = <K extends keyof RequestPayout>(k: K) => rows.map((r) => String(r[k]));
   return tx<RequestPayoutKey[]>`
     insert into t_payout (external_id, request_id, namespace, client_id, contract_id, service_id, currency,
-                          by_client, amount, cpf_only, approve_req)
-    select ext, req, ns, client, contract, service, cur, true, amount, cpf::boolean, approve::boolean
+                          by_client, amount, cpf_only, approve_req, deployment_id)
+    -- The deployment id once for the statement (the column default would read it once per row).
+    select ext, req, ns, client, contract, service, cur, true, amount, cpf::boolean, approve::boolean, (select payout_deployment_id())
     from unnest(${col('external_id')}::text[], ${col('request_id')}::int8[], ${col('namespace')}::text[],
                 ${col('client_id')}::int8[], ${col('contract_id')}::int8[], ${col('service_id')}::int8[],
                 ${col('currency')}::text[], ${col('amount')}::numeric[], ${col('cpf_only')}::text[],

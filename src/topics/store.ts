@@ -57,8 +57,9 @@ export async function insertMessages(tx: Tx, ms: readonly OutgoingMessage[], the
   if (!ms.length) return [];
   const rows = await tx<{ id: string }[]>`
     with msg as (
-      insert into topic_message (topic, key, msg_id, payload)
-      select topic, key, msg_id, payload::json
+      insert into topic_message (topic, key, msg_id, payload, deployment_id)
+      -- The deployment id once for the statement (the column default would read it once per row).
+      select topic, key, msg_id, payload::json, (select payout_deployment_id())
       from unnest(${ms.map((m) => m.topic)}::text[], ${ms.map((m) => m.key)}::text[], ${ms.map((m) => m.msgId)}::text[],
                   ${ms.map((m) => encodePayload(m.payload))}::text[]) with ordinality as u(topic, key, msg_id, payload, ord)
       order by ord
