@@ -326,7 +326,9 @@ export async function writeHeldPayouts(tx: Db, ws: readonly HeldWrite[]): Promis
   const updated = await tx`
     update t_payout p set status = u.status, error = u.error, oebs_batch_id = u.batch, oebs_check_id = u.check_id,
                           oebs_payment_id = u.payment, oebs_status = u.oebs_status,
-                          oebs_returned_payments = array(select x from jsonb_array_elements_text(u.returned::jsonb) with ordinality as e(x, i) order by i),
+                          -- (almost always none: skip unpacking an empty list for every row)
+                          oebs_returned_payments = case when u.returned = '[]' then '{}'::text[]
+                            else array(select x from jsonb_array_elements_text(u.returned::jsonb) with ordinality as e(x, i) order by i) end,
                           oebs_status_dt = now(), updated_at = now()
     from unnest(${ws.map((w) => w.row.id)}::int8[], ${ws.map((w) => w.expect)}::text[], ${ws.map((w) => w.row.status)}::text[],
                 ${ws.map((w) => w.row.error)}::text[], ${ws.map((w) => w.row.oebs_batch_id)}::text[],
