@@ -20,6 +20,8 @@ const N = Number(process.env.BENCH_E2E_ITEMS ?? 4000);
 const CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 32);
 /** BENCH_E2E_STATEMENTS=N: also list the N statements that took most of Postgres's time in each round. */
 const STATEMENTS = Number(process.env.BENCH_E2E_STATEMENTS ?? 0);
+/** BENCH_E2E_ONE=1: only the round with one replica of each gate (quicker, for comparing two builds). */
+const ONE_ONLY = process.env.BENCH_E2E_ONE === '1';
 const TOKEN = 'bench-token';
 const BENCH = 'bench process (load generator)';
 
@@ -239,8 +241,8 @@ export async function benchE2e(): Promise<Row[]> {
   if (STATEMENTS) await sql`create extension if not exists pg_stat_statements`;
   try {
     const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000);
-    const two = await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);
-    const all = [...rows(one), ...rows(two), verdict(one, two)];
+    const two = ONE_ONLY ? undefined : await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);
+    const all = two ? [...rows(one), ...rows(two), verdict(one, two)] : rows(one);
     const text = [
       `# end to end — ${new Date().toISOString()}`,
       '',
@@ -248,8 +250,7 @@ export async function benchE2e(): Promise<Row[]> {
         `(autocannon), durable embedded Postgres, stand-ins on the same machine; ${os.cpus().length} cores, load average before: ${load}.`,
       '',
       ...report(one),
-      ...report(two),
-      `second replica of each gate: ${all.at(-1)!.value} requests → done/s; ${all.at(-1)!.ratio}`,
+      ...(two ? [...report(two), `second replica of each gate: ${all.at(-1)!.value} requests → done/s; ${all.at(-1)!.ratio}`] : []),
     ].join('\n');
     console.log(text);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
