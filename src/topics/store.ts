@@ -59,9 +59,14 @@ export async function insertMessages(tx: Tx, ms: readonly OutgoingMessage[], the
     with msg as (
       insert into topic_message (topic, key, msg_id, payload, deployment_id)
       -- The deployment id once for the statement (the column default would read it once per row).
-      select topic, key, msg_id, payload::json, (select payout_deployment_id())
-      from unnest(${ms.map((m) => m.topic)}::text[], ${ms.map((m) => m.key)}::text[], ${ms.map((m) => m.msgId)}::text[],
-                  ${ms.map((m) => encodePayload(m.payload))}::text[]) with ordinality as u(topic, key, msg_id, payload, ord)
+      select u.topic, u.key, u.msg_id, p.payload, (select payout_deployment_id())
+      from unnest(${ms.map((m) => m.topic)}::text[], ${ms.map((m) => m.key)}::text[], ${ms.map((m) => m.msgId)}::text[])
+             with ordinality as u(topic, key, msg_id, ord)
+      -- The payloads as one JSON array of their texts, not a text[]: a text[] parameter escapes
+      -- every quote of every payload, which cost more CPU than anything else in publishing. The
+      -- json type keeps each element's text exactly as written. (Typed text first: a json-typed
+      -- parameter would be sent by postgres.js as one JSON string.)
+      join json_array_elements(${payloadArray(ms)}::text::json) with ordinality as p(payload, ord) using (ord)
       order by ord
       on conflict (topic, msg_id) do nothing
       returning id, topic, key
@@ -75,6 +80,9 @@ export async function insertMessages(tx: Tx, ms: readonly OutgoingMessage[], the
     select id from msg`;
   return rows.map((r) => r.id);
 }
+
+/** The messages' payloads as one JSON array (each payload is JSON text already: nothing to escape). */
+const payloadArray = (ms: readonly OutgoingMessage[]) => `[${ms.map((m) => encodePayload(m.payload)).join(',')}]`;
 
 /** NATS backend: logs the message and queues it for the relay. False on a repeat. */
 export async function insertMessageWithOutbox(tx: Tx, m: OutgoingMessage): Promise<boolean> {
