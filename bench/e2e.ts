@@ -25,6 +25,24 @@ const ONE_ONLY = process.env.BENCH_E2E_ONE === '1';
 const TOKEN = 'bench-token';
 const BENCH = 'bench process (load generator)';
 
+/** The Postgres backends of each component, by the application_name its pool connects with. */
+const BACKENDS: Record<string, string> = {
+  'payout-api': 'api', 'payout-req-gate': 'req-gate', 'payout-oebs-gate': 'oebs-gate', 'payout-tasks': 'tasks',
+  'payout-accounts': 'accounts stand-in', 'payout-oebs-emulator': 'OEBS stand-in',
+};
+const PG_REST = 'postgres: the rest (background, start-up, the bench\'s own queries)';
+/** Who is not payout: its CPU (and its backends') would be on other machines in a deployment. */
+const NOT_PAYOUT = new Set(['accounts stand-in', 'OEBS stand-in', BENCH].flatMap((n) => [n, `postgres for ${n}`]));
+
+/** Names each live backend's process after the component it serves ("postgres for api"). */
+async function nameBackends(sql: Sql, roots: Map<number, string>) {
+  const rows = await sql<{ pid: number; app: string }[]>`select pid, application_name as app from pg_stat_activity where backend_type = 'client backend'`;
+  for (const r of rows) {
+    const who = BACKENDS[r.app];
+    if (who && !roots.has(r.pid)) roots.set(r.pid, `postgres for ${who}`);
+  }
+}
+
 /** What each `payout start` child is called in the CPU table (by its command, the last argument). */
 const COMPONENTS: Record<string, string> = {
   api: 'api', 'req-gate': 'req-gate', 'oebs-gate': 'oebs-gate', tasks: 'tasks',
@@ -124,7 +142,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     // Who to measure: bin/payout execs node, so the supervisor is `system`; its children are the
     // components; the bench's own Postgres (its postmaster and every backend) is a tree of its own.
     const roots = new Map<number, string>([[process.pid, BENCH], [system.pid!, 'supervisor']]);
-    roots.set(Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]), 'postgres');
+    roots.set(Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]), PG_REST);
     const children = childProcesses(system.pid!);
     for (const c of children) {
       if (!c.args.some((a) => a.endsWith(path.join('dist', 'cli.js')))) throw new Error(`not the built program: ${c.args.join(' ')}`);
@@ -147,6 +165,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     });
 
     if (STATEMENTS) await sql`select pg_stat_statements_reset()`;
+    await nameBackends(sql, roots);
     const meter = cpuMeter(roots);
     const startedAt = Date.now();
     const started = performance.now();
@@ -155,6 +174,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     const range = `client_id between ${first} and ${last}`;
     const sent = await until(sql, `select count(*) filter (where status <> 'new') = ${N} as done from t_payout where ${range}`);
     const done = await until(sql, `select count(*) filter (where status = 'done') = ${N} as done from t_payout where ${range}`);
+    await nameBackends(sql, roots); // backends the pools opened during the round
     const cpu = meter.stop();
     const statements = STATEMENTS ? await topStatements(sql, STATEMENTS) : [];
     // The pipeline's latency, a fixed cost at the start of a round that N must dwarf.
@@ -175,8 +195,20 @@ const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 /** CPU at least this busy (ours, or the whole machine's) in the round with two replicas: CPU-bound. */
 const SATURATED = 0.85;
 
+/**
+ * Payout's own CPU per payout (its processes and their Postgres backends, and Postgres's
+ * background work), apart from the stand-ins' and the load generator's, which a deployment runs
+ * elsewhere; and the rate that CPU would allow payout alone on this machine's cores.
+ */
+function split(r: Round) {
+  const ms = (pick: (name: string) => boolean) => r.cpu.byName.filter((c) => pick(c.name)).reduce((a, c) => a + c.ms, 0) / N;
+  const own = ms((n) => !NOT_PAYOUT.has(n));
+  return { own, others: ms((n) => NOT_PAYOUT.has(n)), postgres: ms((n) => n.startsWith('postgres')), aloneMax: Math.round((r.cpu.cores * 1000) / own) };
+}
+
 function report(r: Round): string[] {
   const top = r.cpu.byName[0]!;
+  const s = split(r);
   return [
     `## ${r.replicas} replica(s) of each gate`,
     '',
@@ -191,6 +223,11 @@ function report(r: Round): string[] {
     `CPU from the first post to the last payout done (utime+stime from /proc, per payout):`,
     '',
     ...cpuTable(r.cpu, N, 'payout'),
+    '',
+    `Postgres in all (every backend and its background work): ${s.postgres.toFixed(2)} ms/payout. ` +
+      `Payout's own processes and their backends: ${s.own.toFixed(2)} ms/payout; the stand-ins and the load generator with theirs: ` +
+      `${s.others.toFixed(2)} ms/payout. With the stand-ins elsewhere, as in a deployment, payout's own CPU would allow at most ` +
+      `~${s.aloneMax} payouts/s end to end on these ${r.cpu.cores} cores.`,
     '',
     ...(r.statements.length ? [
       `Statements by Postgres execution time (pg_stat_statements, BENCH_E2E_STATEMENTS=${STATEMENTS}; planning and commit not included):`,
@@ -211,6 +248,7 @@ function rows(r: Round): Row[] {
     { measure: `${name}: requests → done/s`, value: String(r.donePerS), ratio: '' },
     { measure: `${name}: machine CPU busy (ours; whole machine)`, value: `${pct(r.cpu.busy)}; ${pct(r.cpu.machineBusy)}`, ratio: `of ${r.cpu.cores} cores` },
     { measure: `${name}: top CPU consumer, ms/payout`, value: `${top.name}, ${(top.ms / N).toFixed(2)}`, ratio: `${pct(top.ms / r.cpu.totalMs)} of our CPU` },
+    { measure: `${name}: payout's own CPU (without stand-ins and load generator), ms/payout`, value: split(r).own.toFixed(2), ratio: `payout alone: ≤ ~${split(r).aloneMax}/s on ${r.cpu.cores} cores` },
   ];
 }
 

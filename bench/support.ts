@@ -140,13 +140,17 @@ export interface CpuReport {
   machineBusy: number;
 }
 
-/** Starts measuring the CPU of the process trees in `roots` (pid → name; one name may cover several pids). */
+/**
+ * Starts measuring the CPU of the process trees in `roots` (pid → name; one name may cover several
+ * pids). `roots` may grow before stop(): a process started meanwhile (a Postgres backend a pool
+ * opened) then counts for its own name from its start, no longer for its parent's.
+ */
 export function cpuMeter(roots: ReadonlyMap<number, string>): { stop(): CpuReport } {
-  const processes = new Map<string, number>();
-  for (const name of roots.values()) processes.set(name, (processes.get(name) ?? 0) + 1);
   const start = { at: performance.now(), cpu: cpuByTree(roots), machine: machineCpu() };
   return {
     stop() {
+      const processes = new Map<string, number>();
+      for (const name of roots.values()) processes.set(name, (processes.get(name) ?? 0) + 1);
       const wallMs = performance.now() - start.at;
       const cpu = cpuByTree(roots);
       const machine = machineCpu();
