@@ -4,20 +4,8 @@
 // numbers, so payout reads and writes their JSON text itself: a number stays the text it was
 // written as (a `JsonNumber`), from the wire to a decimal string and back.
 
-import { randomBytes } from 'node:crypto';
-
 const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 const MAX_DEPTH = 256;
-
-// parseJsonExact lets the engine's own JSON.parse do the work, with every number first written
-// as a string marked with a tag: U+2063 and this process's 128 random bits. Text holding U+2063
-// (raw or escaped) never takes that path, so no string of the input can look like a marked
-// number. (Writing the same way measured slower than the plain writer: not done.)
-const TAG = `\u2063${randomBytes(16).toString('hex')}:`;
-/** Text that holds the tag's first character, raw or escaped, is read by hand: no input string can pose as a number. */
-const MAY_HOLD_TAG = /\u2063|\\u2063/;
-/** The tag, for the tests that prove a string holding it is still read as a string. */
-export const NUMBER_TAG_FOR_TESTS = TAG;
 
 /** A JSON number as its literal text: written verbatim, read without a float in between. */
 export class JsonNumber {
@@ -73,65 +61,11 @@ function write(v: unknown, depth: number): string | undefined {
 
 export class JsonSyntaxError extends Error {}
 
-// A string token (to its closing quote, or to the end of an unterminated one: one pass, never a
-// rescan from every quote) or a number token of JSON text, scanned left to right: every quote
-// starts a string token, so a digit inside a string, escaped or not, is never taken for a number.
-const TOKEN = /"(?:[^"\\]|\\[^])*"?|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/g;
-
 /**
  * Parses JSON text like `JSON.parse`, except that every number becomes a `JsonNumber` holding its
  * literal text. Strings are decoded by `JSON.parse` itself (exact for them).
  */
 export function parseJsonExact(text: string): unknown {
-  // The engine's parser on the text with every number written as a tagged string, then the tags
-  // turned back into JsonNumbers. The result is used only if it is exactly what the plain parser
-  // would read: every number we tagged came back as a value, no key and no other string holds the
-  // tag (a number where a key must be, or duplicate keys, or anything else odd), and the nesting
-  // is within MAX_DEPTH. Otherwise, and for text the engine refuses, the plain parser reads it
-  // and says where and why.
-  if (MAY_HOLD_TAG.test(text)) return parseJsonExactPlain(text);
-  let tagged = 0;
-  let v: unknown;
-  try {
-    v = JSON.parse(text.replace(TOKEN, (t) => {
-      if (t.charCodeAt(0) === 0x22) return t;
-      tagged++;
-      return `"${TAG}${t}"`;
-    }));
-  } catch {
-    return parseJsonExactPlain(text);
-  }
-  const seen = { numbers: 0 };
-  const read = untag(v, 0, seen);
-  return read === UNSURE || seen.numbers !== tagged ? parseJsonExactPlain(text) : read;
-}
-
-/** The fast path's result is not certainly the plain parser's: read the text by hand. */
-const UNSURE = Symbol('unsure');
-
-/** Tagged strings back into JsonNumbers, in place (so a "__proto__" key stays the data it was). */
-function untag(v: unknown, depth: number, seen: { numbers: number }): unknown {
-  if (typeof v === 'string') {
-    if (!v.includes(TAG)) return v;
-    const literal = v.slice(TAG.length);
-    if (!v.startsWith(TAG) || literal.includes(TAG) || !NUMBER.test(literal)) return UNSURE;
-    seen.numbers++;
-    return new JsonNumber(literal);
-  }
-  if (v === null || typeof v !== 'object') return v;
-  if (depth >= MAX_DEPTH) return UNSURE;
-  const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (k.includes(TAG)) return UNSURE;
-    const x = untag(o[k], depth + 1, seen);
-    if (x === UNSURE) return UNSURE;
-    if (x !== o[k]) o[k] = x;
-  }
-  return v;
-}
-
-/** parseJsonExact by hand, character by character: the reference the fast path is tested against. */
-export function parseJsonExactPlain(text: string): unknown {
   const p = new Parser(text);
   p.ws();
   const v = p.value(0);
