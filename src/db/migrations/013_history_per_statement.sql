@@ -6,25 +6,25 @@
 drop trigger t_payout_history_write on t_payout;
 drop function t_payout_history_write();
 
+-- Who changed payouts in this transaction, what and why (set by the api for approvals; empty for gates).
+create function t_payout_history_who(out actor text, out action text, out reason text) language sql stable as $$
+  select nullif(current_setting('payout.actor', true), ''), nullif(current_setting('payout.action', true), ''),
+         nullif(current_setting('payout.reason', true), '')
+$$;
+
 create function t_payout_history_inserted() returns trigger language plpgsql as $$
 begin
   insert into t_payout_history (payout_id, status, error, actor, action, reason)
-  select n.id, n.status, n.error,
-         nullif(current_setting('payout.actor', true), ''),
-         nullif(current_setting('payout.action', true), ''),
-         nullif(current_setting('payout.reason', true), '')
-  from new_rows n order by n.id;
+  select n.id, n.status, n.error, w.actor, w.action, w.reason
+  from new_rows n cross join t_payout_history_who() w order by n.id;
   return null;
 end $$;
 
 create function t_payout_history_updated() returns trigger language plpgsql as $$
 begin
   insert into t_payout_history (payout_id, status, error, actor, action, reason)
-  select n.id, n.status, n.error,
-         nullif(current_setting('payout.actor', true), ''),
-         nullif(current_setting('payout.action', true), ''),
-         nullif(current_setting('payout.reason', true), '')
-  from new_rows n join old_rows o on o.id = n.id
+  select n.id, n.status, n.error, w.actor, w.action, w.reason
+  from new_rows n join old_rows o on o.id = n.id cross join t_payout_history_who() w
   where n.status is distinct from o.status or (o.approve_req and not n.approve_req)
   order by n.id;
   return null;
