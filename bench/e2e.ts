@@ -241,6 +241,7 @@ function report(r: Round): string[] {
 }
 
 function rows(r: Round): Row[] {
+  const own = split(r);
   const top = r.cpu.byName[0]!;
   const name = `end to end, ${r.replicas} replica(s) of each gate`;
   return [
@@ -248,7 +249,7 @@ function rows(r: Round): Row[] {
     { measure: `${name}: requests → done/s`, value: String(r.donePerS), ratio: '' },
     { measure: `${name}: machine CPU busy (ours; whole machine)`, value: `${pct(r.cpu.busy)}; ${pct(r.cpu.machineBusy)}`, ratio: `of ${r.cpu.cores} cores` },
     { measure: `${name}: top CPU consumer, ms/payout`, value: `${top.name}, ${(top.ms / N).toFixed(2)}`, ratio: `${pct(top.ms / r.cpu.totalMs)} of our CPU` },
-    { measure: `${name}: payout's own CPU (without stand-ins and load generator), ms/payout`, value: split(r).own.toFixed(2), ratio: `payout alone: ≤ ~${split(r).aloneMax}/s on ${r.cpu.cores} cores` },
+    { measure: `${name}: payout's own CPU (without stand-ins and load generator), ms/payout`, value: own.own.toFixed(2), ratio: `payout alone: ≤ ~${own.aloneMax}/s on ${r.cpu.cores} cores` },
   ];
 }
 
