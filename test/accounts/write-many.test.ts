@@ -113,6 +113,26 @@ describe('POST /v1/batches/write', () => {
     expect(await totalsVersusEvents()).toEqual([]);
   });
 
+  it('keeps totals exact at the amounts\' limits; a lease removed by a batch with no event on its account is cleared, the totals untouched', async () => {
+    const [a, b, held] = [payoutLoc(), payoutLoc(), payoutLoc()];
+    const { uid } = await s.client.lockInit(held, 60);
+    const max = '999999999999999999.999999';
+    const outcomes = await s.client.writeBatches([
+      batch('wm-7-max', a, 'credit', max),
+      { event_type: 'mixed', external_id: 'wm-7-tiny', events: [
+        { loc: a, type: 'debit', amount: '0.000001' }, { loc: a, type: 'debit', amount: '0.000009' }, { loc: b, type: 'credit', amount: '0.1' },
+      ] },
+      // removes the lease on `held` while writing to b only
+      batch('wm-7-unlock', b, 'credit', '0.200001', { locks: [{ loc: held, uid, mode: 'remove' }] }),
+    ]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['created', 'created', 'created']);
+    const { balances } = await s.client.read({ balances: [{ loc: a }, { loc: b }, { loc: held }] });
+    expect(balances.map((x) => [x.debit, x.credit])).toEqual([['0.00001', max], ['0', '0.300001'], ['0', '0']]);
+    // the lease is gone: a new one is granted at once
+    await s.client.lockInit(held, 60);
+    expect(await totalsVersusEvents()).toEqual([]);
+  });
+
   it('writes 500 batches in a bounded number of statements', async () => {
     let statements = 0;
     const counted = postgres(s.db.url, { max: 2, onnotice: () => {}, debug: () => statements++ });

@@ -8,7 +8,8 @@
 //      and the earlier batches — the order every writer uses, so concurrent calls never deadlock;
 //   2. decide each batch in request order (a pure walk: replay, conflict, lock check against the
 //      leases as the earlier batches of this call leave them), then release the claims of refused
-//      batches and write all accepted events and totals with one statement each.
+//      batches, write all accepted events with one statement and give each touched account its
+//      new totals and lease with one update.
 // A batch whose data Postgres refuses (a data exception, e.g. a NUL in info) would fail the one
 // claim of all: the call then runs again claiming each batch in its own savepoint, and that batch
 // alone is `rejected`.
@@ -17,7 +18,7 @@ import { failpoint } from '../../failpoints.ts';
 import { LedgerError } from './errors.ts';
 import { locKey, sortedKeys } from './loc.ts';
 import type { WriteBody } from './schemas.ts';
-import { addBatchesToTotals, clearLocks, createMissingAccounts, deleteAccounts, lockAccountRows } from './store/accounts.ts';
+import { createMissingAccounts, deleteAccounts, lockAccountRows, updateAccounts, type AccountChange } from './store/accounts.ts';
 import { deleteBatches, findBatchesByExternalId, insertBatch, insertBatches, insertEventsOfBatches, type NewBatch } from './store/batches.ts';
 import { inTx } from './tx.ts';
 import { contentHash, lockProblem } from './write.ts';
@@ -96,16 +97,19 @@ async function writeAll(tx: Tx, batches: WriteBody[], hashes: string[], oneByOne
   // Tests kill the stand-in here: batches claimed and accounts locked, no event written yet; the
   // transaction dies with the process, and the caller must find nothing half-done.
   failpoint('accounts.batches-write.mid');
-  const writtenIds = d.written.map((i) => claimed.get(batches[i]!.external_id)!);
-  const used = new Set(d.written.flatMap((i) => batches[i]!.events.map((e) => locKey(e.loc))));
-  const unused = created.filter((a) => !used.has(a.loc_key)).map((a) => a.id);
+  const events = d.written.flatMap((i) => batches[i]!.events.map((e) => ({
+    batch_id: claimed.get(batches[i]!.external_id)!, account_id: leases.get(locKey(e.loc))!.id, type: e.type, amount: e.amount,
+  })));
+  const used = new Set(events.map((e) => e.account_id));
+  const unused = created.filter((a) => !used.has(a.id)).map((a) => a.id);
+  const changes: AccountChange[] = [
+    ...events.map((e) => ({ id: e.account_id, debit: e.type === 'debit' ? e.amount : '0', credit: e.type === 'credit' ? e.amount : '0', unlock: false })),
+    ...d.unlocked.map((id) => ({ id, debit: '0', credit: '0', unlock: true })),
+  ];
   await Promise.all([
     d.released.length ? deleteBatches(tx, d.released) : undefined,
-    writtenIds.length ? insertEventsOfBatches(tx, d.written.flatMap((i) => batches[i]!.events.map((e) => ({
-      batch_id: claimed.get(batches[i]!.external_id)!, key: locKey(e.loc), type: e.type, amount: e.amount,
-    })))) : undefined,
-    writtenIds.length ? addBatchesToTotals(tx, writtenIds) : undefined,
-    d.unlocked.length ? clearLocks(tx, d.unlocked) : undefined,
+    events.length ? insertEventsOfBatches(tx, events) : undefined,
+    changes.length ? updateAccounts(tx, changes) : undefined,
     unused.length ? deleteAccounts(tx, unused) : undefined,
   ]);
   return d.outcomes;

@@ -1,4 +1,6 @@
 // All SQL of accounts.account: rows, running totals and the lock lease. One function per statement.
+// Lists of keys go in as one JSON array (`json_array_elements_text`), not as a text[]: the driver
+// escapes every quote of a text[] element in JS, and a loc key is a JSON array full of quotes.
 import type { Db } from '../../../db/connect.ts';
 import type { LocColumns } from '../loc.ts';
 
@@ -21,7 +23,7 @@ export async function createMissingAccounts(db: Db, keys: readonly string[]): Pr
   return db<{ id: string; loc_key: string }[]>`
     insert into accounts.account (loc_key, namespace, type, client_id, contract_id, service_id, currency)
     select k, j->>0, j->>1, j->>2, j->>3, j->>4, j->>5
-    from unnest(${keys as string[]}::text[]) with ordinality as u(k, ord), lateral (select k::jsonb as j) as p
+    from json_array_elements_text(${JSON.stringify(keys)}::text::json) with ordinality as u(k, ord), lateral (select k::jsonb as j) as p
     order by ord
     on conflict (loc_key) do nothing
     returning id, loc_key`;
@@ -40,7 +42,7 @@ export async function lockAccountRows(db: Db, keys: readonly string[]): Promise<
   return db<AccountRow[]>`
     select id, loc_key, namespace, type, client_id, contract_id, service_id, currency, debit, credit,
            lock_uid, coalesce(lock_expires_at > clock_timestamp(), false) as lock_live
-    from accounts.account where loc_key = any(${keys as string[]}::text[])
+    from accounts.account where loc_key = any(array(select json_array_elements_text(${JSON.stringify(keys)}::text::json)))
     order by id
     for update`;
 }
@@ -49,7 +51,7 @@ export async function findAccounts(db: Db, keys: readonly string[]): Promise<Acc
   return db<AccountRow[]>`
     select id, loc_key, namespace, type, client_id, contract_id, service_id, currency, debit, credit,
            lock_uid, coalesce(lock_expires_at > clock_timestamp(), false) as lock_live
-    from accounts.account where loc_key = any(${keys as string[]}::text[])`;
+    from accounts.account where loc_key = any(array(select json_array_elements_text(${JSON.stringify(keys)}::text::json)))`;
 }
 
 export interface ClientAccountRow extends LocColumns {
@@ -108,7 +110,7 @@ export async function grantFreeLocks(db: Db, keys: readonly string[], timeoutsS:
   return db<{ loc_key: string; lock_uid: string }[]>`
     update accounts.account a
     set lock_uid = gen_random_uuid(), lock_expires_at = clock_timestamp() + make_interval(secs => u.timeout_s)
-    from unnest(${keys as string[]}::text[], ${timeoutsS.map(String)}::text[]::float8[]) as u(key, timeout_s)
+    from rows from (json_to_recordset(${JSON.stringify(keys.map((key, i) => ({ key, timeout_s: timeoutsS[i] })))}::text::json) as (key text, timeout_s float8)) as u
     where a.loc_key = u.key and not coalesce(a.lock_expires_at > clock_timestamp(), false)
     returning a.loc_key, a.lock_uid`;
 }
@@ -141,18 +143,32 @@ export async function clearLocks(db: Db, accountIds: readonly string[]): Promise
     where id = any(${accountIds as string[]}::int8[])`;
 }
 
-/** Adds these batches' events to the running totals of the (already row-locked) accounts. */
-export async function addBatchesToTotals(db: Db, batchIds: readonly string[]): Promise<void> {
+/** What the events written to one account add to its totals, and whether a batch removed its lease. */
+export interface AccountChange {
+  id: string;
+  debit: string;
+  credit: string;
+  unlock: boolean;
+}
+
+/**
+ * One update per touched account (already row-locked): the written events' sums added to the
+ * running totals and the leases the written batches removed cleared. The rows come as one JSON
+ * array, amounts as decimal strings summed in SQL, each rounded as accounts.event stores it
+ * (numeric(24, 6)), so the totals are the sums of the stored events.
+ */
+export async function updateAccounts(db: Db, changes: readonly AccountChange[]): Promise<void> {
   await db`
     update accounts.account a
-    set debit = a.debit + s.debit, credit = a.credit + s.credit
+    set debit = a.debit + s.debit, credit = a.credit + s.credit,
+        lock_uid = case when s.unlock then null else a.lock_uid end,
+        lock_expires_at = case when s.unlock then null else a.lock_expires_at end
     from (
-      select account_id,
-             coalesce(sum(amount) filter (where type = 'debit'), 0) as debit,
-             coalesce(sum(amount) filter (where type = 'credit'), 0) as credit
-      from accounts.event where batch_id = any(${batchIds as string[]}::int8[]) group by account_id
+      select id, sum(debit::numeric(24, 6)) as debit, sum(credit::numeric(24, 6)) as credit, bool_or(unlock) as unlock
+      from json_to_recordset(${JSON.stringify(changes)}::text::json) as u(id int8, debit numeric, credit numeric, unlock boolean)
+      group by id
     ) s
-    where a.id = s.account_id`;
+    where a.id = s.id`;
 }
 
 /** Adds one batch's events to the running totals of the (already row-locked) accounts. */

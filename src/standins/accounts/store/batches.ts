@@ -46,15 +46,16 @@ export async function insertBatch(db: Db, b: NewBatch): Promise<string | undefin
 /**
  * insertBatch for many batches in one statement, in the order given (callers sort by external_id:
  * the claims of two concurrent calls then never wait on each other in a ring). Returns the
- * batches claimed; the others' external_ids were taken.
+ * batches claimed; the others' external_ids were taken. The batches travel as one JSON array
+ * (a text[] of info texts would have every quote escaped by the driver).
  */
 export async function insertBatches(db: Db, bs: readonly NewBatch[]): Promise<{ id: string; external_id: string }[]> {
+  const rows = JSON.stringify(bs.map((b) => ({ external_id: b.external_id, event_type: b.event_type, dt: b.dt ?? null, info: b.info ?? null, content_hash: b.content_hash })));
   return db<{ id: string; external_id: string }[]>`
     insert into accounts.batch (external_id, event_type, dt, info, content_hash)
-    select u.external_id, u.event_type, coalesce(u.dt::timestamptz, now()), u.info::jsonb, u.content_hash
-    from unnest(${bs.map((b) => b.external_id)}::text[], ${bs.map((b) => b.event_type)}::text[],
-                ${bs.map((b) => b.dt ?? null) as string[]}::text[], ${bs.map((b) => (b.info === undefined ? null : JSON.stringify(b.info))) as string[]}::text[],
-                ${bs.map((b) => b.content_hash)}::text[]) with ordinality as u(external_id, event_type, dt, info, content_hash, ord)
+    select u.external_id, u.event_type, coalesce(u.dt::timestamptz, now()), u.info, u.content_hash
+    from rows from (json_to_recordset(${rows}::text::json) as (external_id text, event_type text, dt text, info jsonb, content_hash text))
+         with ordinality as u(external_id, event_type, dt, info, content_hash, ord)
     order by u.ord
     on conflict (external_id) do nothing
     returning id, external_id`;
@@ -62,7 +63,8 @@ export async function insertBatches(db: Db, bs: readonly NewBatch[]): Promise<{ 
 
 export async function findBatchesByExternalId(db: Db, externalIds: readonly string[]): Promise<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]> {
   return db<Pick<BatchRow, 'id' | 'external_id' | 'content_hash'>[]>`
-    select id, external_id, content_hash from accounts.batch where external_id = any(${externalIds as string[]}::text[])`;
+    select id, external_id, content_hash from accounts.batch
+    where external_id = any(array(select json_array_elements_text(${JSON.stringify(externalIds)}::text::json)))`;
 }
 
 /** Releases the claims of batches refused after claiming (their external_ids become free again). */
@@ -90,14 +92,16 @@ export async function insertEvents(db: Db, batchId: string, events: readonly New
     order by u.ord`;
 }
 
-/** The events of many batches in one statement, in the order given, on accounts that exist already. */
-export async function insertEventsOfBatches(db: Db, events: readonly (NewEvent & { batch_id: string })[]): Promise<void> {
+/**
+ * The events of many batches in one statement, in the order given, on accounts the caller has
+ * (ids: no lookup by key), as one JSON array; each takes its batch's dt.
+ */
+export async function insertEventsOfBatches(db: Db, events: readonly { batch_id: string; account_id: string; type: 'debit' | 'credit'; amount: string }[]): Promise<void> {
   await db`
     insert into accounts.event (batch_id, account_id, dt, type, amount)
-    select b.id, a.id, b.dt, u.type, u.amount::numeric
-    from unnest(${events.map((e) => e.batch_id)}::int8[], ${events.map((e) => e.key)}::text[], ${events.map((e) => e.type)}::text[],
-                ${events.map((e) => e.amount)}::text[]) with ordinality as u(batch_id, key, type, amount, ord)
-    join accounts.account a on a.loc_key = u.key
+    select u.batch_id, u.account_id, b.dt, u.type, u.amount
+    from rows from (json_to_recordset(${JSON.stringify(events)}::text::json) as (batch_id int8, account_id int8, type text, amount numeric))
+         with ordinality as u(batch_id, account_id, type, amount, ord)
     join accounts.batch b on b.id = u.batch_id
     order by u.ord`;
 }
@@ -197,7 +201,8 @@ export async function listEventsFromMany(db: Db, keys: readonly string[], fromBa
       select u.ord, a.id as account_id,
              case when u.from_batch is null then 0
                   else (select min(p.id) from accounts.event p where p.account_id = a.id and p.batch_id = u.from_batch) end as from_id
-      from unnest(${keys as string[]}::text[], ${fromBatchIds as string[]}::int8[]) with ordinality as u(key, from_batch, ord)
+      from rows from (json_to_recordset(${JSON.stringify(keys.map((key, i) => ({ key, from_batch: fromBatchIds[i] })))}::text::json) as (key text, from_batch int8))
+           with ordinality as u(key, from_batch, ord)
       join accounts.account a on a.loc_key = u.key)
     select pos.ord, b.id as batch_id, b.external_id, b.event_type, accounts.iso_utc(e.dt) as dt, e.type, e.amount, b.info
     from pos
