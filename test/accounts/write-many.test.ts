@@ -26,6 +26,14 @@ async function totalsVersusEvents() {
         or a.credit <> coalesce(sum(e.amount) filter (where e.type = 'credit'), 0)`;
 }
 
+/** Events whose batch or account is missing: the schema has no foreign keys there (stand-in migration 003), the writes must never leave one. */
+async function orphanEvents() {
+  return s.db.sql`
+    select e.id from accounts.event e
+    left join accounts.batch b on b.id = e.batch_id left join accounts.account a on a.id = e.account_id
+    where b.id is null or a.id is null`;
+}
+
 describe('POST /v1/batches/write', () => {
   it('answers created / existing / conflict / lock_invalid in request order; a refused batch leaves no trace', async () => {
     const [a, b, c] = [payoutLoc(), payoutLoc(), payoutLoc()];
@@ -111,6 +119,7 @@ describe('POST /v1/batches/write', () => {
     expect(sum('credit')).toBe(500 * 101);
     expect(sum('debit')).toBe(500 * 1);
     expect(await totalsVersusEvents()).toEqual([]);
+    expect(await orphanEvents()).toEqual([]);
   });
 
   it('keeps totals exact at the amounts\' limits; a lease removed by a batch with no event on its account is cleared, the totals untouched', async () => {
@@ -131,6 +140,7 @@ describe('POST /v1/batches/write', () => {
     // the lease is gone: a new one is granted at once
     await s.client.lockInit(held, 60);
     expect(await totalsVersusEvents()).toEqual([]);
+    expect(await orphanEvents()).toEqual([]);
   });
 
   it('writes 500 batches in a bounded number of statements', async () => {
@@ -154,6 +164,7 @@ describe('POST /v1/batches/write', () => {
     expect(statements).toBeLessThanOrEqual(10);
     console.log(`500 batches in one call: ${ms.toFixed(1)} ms, ${statements} statements`);
     expect(await totalsVersusEvents()).toEqual([]);
+    expect(await orphanEvents()).toEqual([]);
   });
 
   it.each([
