@@ -50,6 +50,16 @@ const cases: Case[] = [
   ['lock remove: malformed loc', 'POST', '/v1/locks/remove', { loc: { namespace: 'taxi' }, uid: UID }, 'loc: missing field'],
   ['accounts: no client_id', 'GET', '/v1/accounts?namespace=taxi&type=payout', undefined, '"client_id"'],
   ['batch: no external_id', 'GET', '/v1/batch', undefined, '"external_id"'],
+  // Text Postgres cannot store: a 400 naming the field, not a 500 from the first statement it is in
+  ['NUL in a loc', 'POST', '/v1/batch/write', withLoc({ client_id: '4\u00002' }), 'events.0.loc.client_id: must not contain the NUL character'],
+  ['lone surrogate in a loc', 'POST', '/v1/batch/write', withLoc({ currency: 'R\ud800B' }), 'events.0.loc.currency: must not contain a lone UTF-16 surrogate'],
+  ['NUL in info', 'POST', '/v1/batch/write', write({ info: { note: 'a\u0000b' } }), 'info.note: must not contain the NUL character'],
+  ['NUL in external_id', 'POST', '/v1/batch/write', write({ external_id: 'x\u0000' }), 'external_id: must not contain the NUL character'],
+  ['batches: NUL in a loc of the third batch', 'POST', '/v1/batches/write', { batches: [write({ external_id: 'm-1' }), write({ external_id: 'm-2' }), withLoc({ namespace: 't\u0000' })] }, 'batches.2.events.0.loc.namespace: must not contain the NUL character'],
+  ['batches: lone surrogate in a lock loc', 'POST', '/v1/batches/write', { batches: [write({ locks: [{ loc: { ...loc, client_id: '\udc00' }, uid: UID, mode: 'validate' }] })] }, 'batches.0.locks.0.loc.client_id: must not contain a lone UTF-16 surrogate'],
+  ['read: NUL in a lock loc', 'POST', '/v1/batch/read', { locks: [{ loc: { ...loc, client_id: '\u0000' }, timeout_s: 5 }] }, 'locks.0.loc.client_id'],
+  ['accounts list: NUL in a client id', 'POST', '/v1/accounts/list', { namespace: 'taxi', type: 'payout', client_ids: ['1', '2\u0000'] }, 'client_ids.1: must not contain the NUL character'],
+  ['batch: NUL in the external_id query', 'GET', '/v1/batch?external_id=a%00b', undefined, 'external_id: must not contain the NUL character'],
 ];
 
 describe('400 on malformed requests', () => {

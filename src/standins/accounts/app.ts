@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Sql } from '../../db/connect.ts';
 import type { Logger } from '../../log.ts';
-import { describeValidationError, validatorCompiler } from '../../api/validation.ts';
+import { describeValidationError, unstorableText, validatorCompiler } from '../../api/validation.ts';
 import { LedgerError } from './errors.ts';
 import { registerFaults } from './faults.ts';
 import { lockInit, lockPing, lockRemove } from './locks.ts';
@@ -26,6 +26,16 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', code: 'not_found', message: `no route ${req.method} ${req.url}` }));
 
+  // Text Postgres cannot store (NUL, a lone surrogate) fails every statement it is in: in a query,
+  // a loc or a single batch it would fail the call with a 500, so it is a 400 naming the field.
+  // Inside a batch of /v1/batches/write (info, external_id, event_type) it stays that batch's own
+  // `rejected` outcome; its locs are shared with the other batches' statements, so they count here.
+  app.addHook('preValidation', async (req) => {
+    const many = req.routeOptions.url === '/v1/batches/write';
+    const message = unstorableText(req.query, 'querystring') ?? (many ? unstorableInLocs(req.body) : unstorableText(req.body, 'body'));
+    if (message) throw new LedgerError('bad_request', `${message}; nothing was written`);
+  });
+
   app.get('/ping', async () => 'pong');
   registerFaults(app);
 
@@ -43,6 +53,17 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
   app.post('/v1/locks/ping', { schema: { body: LockPingBody } }, async (req) => lockPing(sql, req.body.loc, req.body.uid, req.body.timeout_s));
   app.post('/v1/locks/remove', { schema: { body: LockRemoveBody } }, async (req) => lockRemove(sql, req.body.loc, req.body.uid));
   return app;
+}
+
+/** unstorableText for the values under every `loc` key, named by their path. */
+function unstorableInLocs(value: unknown, path = ''): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    const found = k === 'loc' ? unstorableText(v, 'body', at) : unstorableInLocs(v, at);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 interface AjvError { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }
