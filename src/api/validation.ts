@@ -60,7 +60,10 @@ export function unstorableText(value: unknown, part: string, path = ''): string 
   }
   if (value === null || typeof value !== 'object') return undefined;
   for (const [k, v] of Object.entries(value)) {
-    const found = unstorableText(v, part, path ? `${path}.${k}` : k);
+    const at = path ? `${path}.${k}` : k;
+    // A key is text too (a JSON object is stored as jsonb): named by its path, escaped, since it cannot be printed.
+    if (k.includes('\u0000') || !k.isWellFormed()) return `${path || part}: has a key Postgres cannot store (${JSON.stringify(k)}: NUL or a lone UTF-16 surrogate)`;
+    const found = unstorableText(v, part, at);
     if (found) return found;
   }
   return undefined;

@@ -58,6 +58,10 @@ const cases: Case[] = [
   ['batches: NUL in a loc of the third batch', 'POST', '/v1/batches/write', { batches: [write({ external_id: 'm-1' }), write({ external_id: 'm-2' }), withLoc({ namespace: 't\u0000' })] }, 'batches.2.events.0.loc.namespace: must not contain the NUL character'],
   ['batches: lone surrogate in a lock loc', 'POST', '/v1/batches/write', { batches: [write({ locks: [{ loc: { ...loc, client_id: '\udc00' }, uid: UID, mode: 'validate' }] })] }, 'batches.0.locks.0.loc.client_id: must not contain a lone UTF-16 surrogate'],
   ['read: NUL in a lock loc', 'POST', '/v1/batch/read', { locks: [{ loc: { ...loc, client_id: '\u0000' }, timeout_s: 5 }] }, 'locks.0.loc.client_id'],
+  ['NUL in a key of info', 'POST', '/v1/batch/write', write({ info: { 'k\u0000': 1 } }), 'info: has a key Postgres cannot store ("k\\u0000"'],
+  ['lone surrogate in external_id', 'POST', '/v1/batch/write', write({ external_id: 'x\ud800' }), 'external_id: must not contain a lone UTF-16 surrogate'],
+  ['batches: NUL in the external_id of the second batch', 'POST', '/v1/batches/write', { batches: [write({ external_id: 'm-3' }), write({ external_id: 'm-4\u0000' })] }, 'batches.1.external_id: must not contain the NUL character'],
+  ['batches: lone surrogate in an event_type', 'POST', '/v1/batches/write', { batches: [write({ external_id: 'm-5', event_type: '\udfff' })] }, 'batches.0.event_type: must not contain a lone UTF-16 surrogate'],
   ['accounts list: NUL in a client id', 'POST', '/v1/accounts/list', { namespace: 'taxi', type: 'payout', client_ids: ['1', '2\u0000'] }, 'client_ids.1: must not contain the NUL character'],
   ['batch: NUL in the external_id query', 'GET', '/v1/batch?external_id=a%00b', undefined, 'external_id: must not contain the NUL character'],
 ];

@@ -93,8 +93,10 @@ describe('POST /v1/batches/write', () => {
       batch('wm-3-ok', a, 'credit', '1'),
       batch('wm-3-nul', b, 'credit', '1', { info: { note: 'bad\u0000byte' } }),
       batch('wm-3-ok2', a, 'debit', '0.5'),
+      // info is the batch's own data, whatever its keys are called (a `loc` in it is no location)
+      batch('wm-3-nul-loc', b, 'credit', '1', { info: { loc: 'a\u0000b', ['k\ud800']: 1 } }),
     ]);
-    expect(outcomes.map((o) => o.kind)).toEqual(['created', 'rejected', 'created']);
+    expect(outcomes.map((o) => o.kind)).toEqual(['created', 'rejected', 'created', 'rejected']);
     expect(outcomes[1]).toMatchObject({ message: expect.stringContaining('batches.1: the ledger cannot store this batch') });
     // a's account and two batches with one event each; b was not created
     expect(await s.counts()).toEqual({ accounts: before.accounts + 1, batches: before.batches + 2, events: before.events + 2 });

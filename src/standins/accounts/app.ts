@@ -26,13 +26,13 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', code: 'not_found', message: `no route ${req.method} ${req.url}` }));
 
-  // Text Postgres cannot store (NUL, a lone surrogate) fails every statement it is in: in a query,
-  // a loc or a single batch it would fail the call with a 500, so it is a 400 naming the field.
-  // Inside a batch of /v1/batches/write (info, external_id, event_type) it stays that batch's own
-  // `rejected` outcome; its locs are shared with the other batches' statements, so they count here.
+  // Text Postgres cannot store (NUL, a lone surrogate) fails every statement it is in: anywhere in
+  // a query or body it would fail the call with a 500, so it is a 400 naming the field. The one
+  // exception is a batch's `info` in /v1/batches/write: that stays the batch's own `rejected`
+  // outcome, as any data Postgres refuses there (see write-many.ts).
   app.addHook('preValidation', async (req) => {
     const many = req.routeOptions.url === '/v1/batches/write';
-    const message = unstorableText(req.query, 'querystring') ?? (many ? unstorableInLocs(req.body) : unstorableText(req.body, 'body'));
+    const message = unstorableText(req.query, 'querystring') ?? (many ? unstorableOutsideInfo(req.body) : unstorableText(req.body, 'body'));
     if (message) throw new LedgerError('bad_request', `${message}; nothing was written`);
   });
 
@@ -55,12 +55,14 @@ export async function buildAccountsApp(opts: { sql: Sql; logger?: Logger }): Pro
   return app;
 }
 
-/** unstorableText for the values under every `loc` key, named by their path. */
-function unstorableInLocs(value: unknown, path = ''): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    const at = path ? `${path}.${k}` : k;
-    const found = k === 'loc' ? unstorableText(v, 'body', at) : unstorableInLocs(v, at);
+/** unstorableText for a /v1/batches/write body, skipping each batch's `info`. */
+function unstorableOutsideInfo(body: unknown): string | undefined {
+  const batches = (body as { batches?: unknown } | null)?.batches;
+  if (!Array.isArray(batches)) return unstorableText(body, 'body');
+  for (const [i, b] of batches.entries()) {
+    if (b === null || typeof b !== 'object') continue;
+    const { info: _info, ...rest } = b as Record<string, unknown>;
+    const found = unstorableText(rest, 'body', `batches.${i}`);
     if (found) return found;
   }
   return undefined;
