@@ -2,7 +2,7 @@
 // ARD/OEBS answers handed to the receiver's handler, the ledger checked after every step.
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add } from '../src/domain/money.ts';
+import { add, canon } from '../src/domain/money.ts';
 import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
@@ -421,6 +421,25 @@ describe('a lost round meets a contradicting answer (the open gap of ledger-befo
     const mine = found.findings.filter((f) => f.kind === 'payout_sent' && f.client_id === c);
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ expected: '0', actual: '-12.34' });
+  });
+
+  it('RECONCILED of one payment written but not committed, then RECONCILED of another: integrity flags the account', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '5.5');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    setFailpoints(['receiver.after-ledger'], 'throw');
+    try {
+      await expect(h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '5.50'))).rejects.toBeInstanceOf(FailpointError);
+    } finally {
+      setFailpoints([]);
+    }
+    expect((await payoutRow(h, id)).status).toBe('confirmed');
+    await h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}2`, '5.50'));
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: `${id}2` });
+    const found = await runIntegrity({ sql: h.s.db.sql, accounts: h.s.client }, new Date(0));
+    const kinds = found.findings.filter((f) => f.client_id === c).map((f) => [f.kind, canon(f.expected), canon(f.actual)]);
+    // paid twice in the ledger for one done payout; payout_sent is short by the same amount
+    expect(kinds).toEqual(expect.arrayContaining([['confirmed', '5.5', '11'], ['payout_sent', '0', '-5.5']]));
   });
 });
 
