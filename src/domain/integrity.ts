@@ -11,7 +11,7 @@
 // Per ARD check: what POST /check tells ARD (the sum of amount_oebs of the check's payouts) = what
 // the ledger holds reserved for them (reserve − cancel-reserve; ARD confirmed them, so none was
 // cancelled).
-import { cmp, sub, sum } from './money.ts';
+import { canon, cmp, sub, sum } from './money.ts';
 import { ledgerEventType } from './oebs-messages.ts';
 
 export const VIOLATION_KINDS = {
@@ -85,12 +85,12 @@ export function accountFindings(a: AccountExpected, balance: { debit: string; cr
   const expected = sum([a.sent, held]);
   if (cmp(onSent, expected) !== 0) {
     out.push({ kind: VIOLATION_KINDS.payoutSent, subject, ...where, payout_ids: a.sent_ids, expected, actual: onSent,
-      detail: `payout_sent holds ${onSent}, the account's pending/confirmed payouts ${a.sent}${cmp(held, '0') !== 0 ? ` and reservations of its unsent (new/parked) payouts ${held}` : ''}` });
+      detail: `payout_sent holds ${onSent}, the account's pending/confirmed payouts ${canon(a.sent)}${cmp(held, '0') !== 0 ? ` and reservations of its unsent (new/parked) payouts ${held}` : ''}` });
   }
   const confirmed = sub(amountsOf(events, ledgerEventType.confirm, 'debit'), amountsOf(events, ledgerEventType.cancelPayout, 'credit'));
   if (cmp(confirmed, a.done) !== 0) {
-    out.push({ kind: VIOLATION_KINDS.confirmed, subject, ...where, payout_ids: a.done_ids, expected: a.done, actual: confirmed,
-      detail: `the ledger confirmed ${confirmed}, the account's done payouts make ${a.done}` });
+    out.push({ kind: VIOLATION_KINDS.confirmed, subject, ...where, payout_ids: a.done_ids, expected: canon(a.done), actual: confirmed,
+      detail: `the ledger confirmed ${confirmed}, the account's done payouts make ${canon(a.done)}` });
   }
   const reserves = new Map<string, Set<string>>();
   for (const e of events) {
@@ -130,11 +130,11 @@ export function paymentFindings(p: PaymentFacts, ledgerConfirmed: string): Findi
   const subject = paymentSubject(p);
   const out: Finding[] = [];
   if (cmp(p.amount, p.payouts_amount) !== 0) {
-    out.push({ kind: VIOLATION_KINDS.paymentAmount, subject, payout_ids: p.payout_ids, expected: p.amount, actual: p.payouts_amount,
-      detail: `OEBS payment ${p.payment_id} of ${p.amount}: its payouts make ${p.payouts_amount}` });
+    out.push({ kind: VIOLATION_KINDS.paymentAmount, subject, payout_ids: p.payout_ids, expected: canon(p.amount), actual: canon(p.payouts_amount),
+      detail: `OEBS payment ${p.payment_id} of ${canon(p.amount)}: its payouts make ${canon(p.payouts_amount)}` });
   }
   // Paid (RECONCILED applied) and not returned: the ledger confirmed the whole payment; otherwise nothing.
-  const expected = p.reconciled && !p.returned ? p.amount : '0';
+  const expected = p.reconciled && !p.returned ? canon(p.amount) : '0';
   if (cmp(expected, ledgerConfirmed) !== 0) {
     out.push({ kind: VIOLATION_KINDS.paymentLedger, subject, payout_ids: p.payout_ids, expected, actual: ledgerConfirmed,
       detail: `OEBS payment ${p.payment_id}${p.returned ? ' (returned)' : p.reconciled ? '' : ' (not reconciled)'}: the ledger confirmed ${ledgerConfirmed} for its payouts` });
@@ -154,6 +154,6 @@ export function reservedFor(payoutIds: ReadonlySet<string>, events: readonly Led
 
 export function checkFindings(c: { check_id: string; amount: string; payout_ids: string[] }, ledgerReserved: string): Finding[] {
   if (cmp(c.amount, ledgerReserved) === 0) return [];
-  return [{ kind: VIOLATION_KINDS.checkLedger, subject: checkSubject(c.check_id), payout_ids: c.payout_ids, expected: c.amount, actual: ledgerReserved,
-    detail: `ARD check ${c.check_id}: /check answers ${c.amount}, the ledger holds ${ledgerReserved} reserved for its payouts` }];
+  return [{ kind: VIOLATION_KINDS.checkLedger, subject: checkSubject(c.check_id), payout_ids: c.payout_ids, expected: canon(c.amount), actual: ledgerReserved,
+    detail: `ARD check ${c.check_id}: /check answers ${canon(c.amount)}, the ledger holds ${ledgerReserved} reserved for its payouts` }];
 }
