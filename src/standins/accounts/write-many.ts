@@ -18,10 +18,10 @@ import { failpoint } from '../../failpoints.ts';
 import { LedgerError } from './errors.ts';
 import { locKey, sortedKeys } from './loc.ts';
 import type { WriteBody } from './schemas.ts';
-import { createMissingAccounts, deleteAccounts, lockAccountRows, updateAccounts, type AccountChange } from './store/accounts.ts';
-import { deleteBatches, findBatchesByExternalId, insertBatch, insertBatches, insertEventsOfBatches, type NewBatch } from './store/batches.ts';
+import { createMissingAccounts, deleteAccounts, lockAccountRows } from './store/accounts.ts';
+import { deleteBatches, findBatchesByExternalId, insertBatch, insertBatches, type NewBatch } from './store/batches.ts';
 import { inTx } from './tx.ts';
-import { contentHash, lockProblem } from './write.ts';
+import { contentHash, lockProblem, writeEvents } from './write.ts';
 
 export type BatchOutcome =
   | { status: 'created' | 'existing'; batch_id: string }
@@ -102,14 +102,9 @@ async function writeAll(tx: Tx, batches: WriteBody[], hashes: string[], oneByOne
   })));
   const used = new Set(events.map((e) => e.account_id));
   const unused = created.filter((a) => !used.has(a.id)).map((a) => a.id);
-  const changes: AccountChange[] = [
-    ...events.map((e) => ({ id: e.account_id, debit: e.type === 'debit' ? e.amount : '0', credit: e.type === 'credit' ? e.amount : '0', unlock: false })),
-    ...d.unlocked.map((id) => ({ id, debit: '0', credit: '0', unlock: true })),
-  ];
   await Promise.all([
     d.released.length ? deleteBatches(tx, d.released) : undefined,
-    events.length ? insertEventsOfBatches(tx, events) : undefined,
-    changes.length ? updateAccounts(tx, changes) : undefined,
+    ...writeEvents(tx, events, d.unlocked),
     unused.length ? deleteAccounts(tx, unused) : undefined,
   ]);
   return d.outcomes;

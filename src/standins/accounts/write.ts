@@ -5,8 +5,8 @@ import { canon } from '../../domain/money.ts';
 import { LedgerError } from './errors.ts';
 import { locKey, sortedKeys } from './loc.ts';
 import type { WriteBody } from './schemas.ts';
-import { addBatchToTotals, clearLocks, createMissingAccounts, lockAccountRows, type AccountRow } from './store/accounts.ts';
-import { findBatch, insertBatch, insertEvents } from './store/batches.ts';
+import { createMissingAccounts, lockAccountRows, updateAccounts, type AccountChange, type AccountRow } from './store/accounts.ts';
+import { findBatch, insertBatch, insertEventsOfBatches, type AccountEvent } from './store/batches.ts';
 import { inTx } from './tx.ts';
 
 export interface WriteResult {
@@ -60,6 +60,23 @@ function checkLocks(locks: WriteBody['locks'], byKey: Map<string, AccountRow>) {
   if (problem) throw new LedgerError('lock_not_held', problem);
 }
 
+/**
+ * The accepted events, on accounts this transaction holds row-locked (by id), and what they do to
+ * those accounts: one statement for the events, one update per account for its totals and for the
+ * leases `unlock` names. Both statements go out at once (the caller awaits them together, with
+ * anything else of its last round trip). Shared by /v1/batch/write and /v1/batches/write.
+ */
+export function writeEvents(tx: Tx, events: readonly AccountEvent[], unlock: readonly string[]): Promise<void>[] {
+  const changes: AccountChange[] = [
+    ...events.map((e) => ({ id: e.account_id, debit: e.type === 'debit' ? e.amount : '0', credit: e.type === 'credit' ? e.amount : '0', unlock: false })),
+    ...unlock.map((id) => ({ id, debit: '0', credit: '0', unlock: true })),
+  ];
+  return [
+    ...(events.length ? [insertEventsOfBatches(tx, events)] : []),
+    ...(changes.length ? [updateAccounts(tx, changes)] : []),
+  ];
+}
+
 async function replay(tx: Tx, externalId: string, hash: string): Promise<WriteResult> {
   const first = await findBatch(tx, externalId);
   // Only a committed batch makes the insert skip, so it is visible to this newer statement.
@@ -93,11 +110,8 @@ export async function writeBatch(sql: Sql, body: WriteBody): Promise<WriteResult
     checkLocks(locks, byKey);
 
     const removed = locks.filter((l) => l.mode === 'remove').map((l) => byKey.get(locKey(l.loc))!.id);
-    await Promise.all([
-      insertEvents(tx, batchId, body.events.map((e) => ({ key: locKey(e.loc), type: e.type, amount: e.amount }))),
-      addBatchToTotals(tx, batchId),
-      removed.length ? clearLocks(tx, removed) : undefined,
-    ]);
+    const events = body.events.map((e) => ({ batch_id: batchId, account_id: byKey.get(locKey(e.loc))!.id, type: e.type, amount: e.amount }));
+    await Promise.all(writeEvents(tx, events, removed));
     return { batch_id: batchId, created: true };
   });
 }

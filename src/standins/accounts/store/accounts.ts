@@ -137,12 +137,6 @@ export async function releaseLock(db: Db, key: string, uid: string): Promise<boo
   return rows.length === 1;
 }
 
-export async function clearLocks(db: Db, accountIds: readonly string[]): Promise<void> {
-  await db`
-    update accounts.account set lock_uid = null, lock_expires_at = null
-    where id = any(${accountIds as string[]}::int8[])`;
-}
-
 /** What the events written to one account add to its totals, and whether a batch removed its lease. */
 export interface AccountChange {
   id: string;
@@ -169,18 +163,4 @@ export async function updateAccounts(db: Db, changes: readonly AccountChange[]):
       group by id
     ) s
     where a.id = s.id`;
-}
-
-/** Adds one batch's events to the running totals of the (already row-locked) accounts. */
-export async function addBatchToTotals(db: Db, batchId: string): Promise<void> {
-  await db`
-    update accounts.account a
-    set debit = a.debit + s.debit, credit = a.credit + s.credit
-    from (
-      select account_id,
-             coalesce(sum(amount) filter (where type = 'debit'), 0) as debit,
-             coalesce(sum(amount) filter (where type = 'credit'), 0) as credit
-      from accounts.event where batch_id = ${batchId} group by account_id
-    ) s
-    where a.id = s.account_id`;
 }

@@ -23,8 +23,10 @@ export interface BatchRow {
   content_hash: string;
 }
 
-export interface NewEvent {
-  key: string;
+/** An event to write: its batch and account by id. */
+export interface AccountEvent {
+  batch_id: string;
+  account_id: string;
   type: 'debit' | 'credit';
   amount: string;
 }
@@ -79,24 +81,11 @@ export async function findBatch(db: Db, externalId: string): Promise<BatchRow | 
   return row;
 }
 
-/** The batch's events, in the order given, on accounts that exist already. */
-export async function insertEvents(db: Db, batchId: string, events: readonly NewEvent[]): Promise<void> {
-  await db`
-    insert into accounts.event (batch_id, account_id, dt, type, amount)
-    select b.id, a.id, b.dt, u.type, u.amount::numeric
-    from unnest(${events.map((e) => e.key)}::text[], ${events.map((e) => e.type)}::text[],
-                ${events.map((e) => e.amount)}::text[]) with ordinality as u(key, type, amount, ord)
-    join accounts.account a on a.loc_key = u.key
-    cross join accounts.batch b
-    where b.id = ${batchId}
-    order by u.ord`;
-}
-
 /**
  * The events of many batches in one statement, in the order given, on accounts the caller has
  * (ids: no lookup by key), as one JSON array; each takes its batch's dt.
  */
-export async function insertEventsOfBatches(db: Db, events: readonly { batch_id: string; account_id: string; type: 'debit' | 'credit'; amount: string }[]): Promise<void> {
+export async function insertEventsOfBatches(db: Db, events: readonly AccountEvent[]): Promise<void> {
   await db`
     insert into accounts.event (batch_id, account_id, dt, type, amount)
     select u.batch_id, u.account_id, b.dt, u.type, u.amount
