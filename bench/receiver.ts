@@ -2,8 +2,9 @@
 // ARD NEW, OEBS CREATED and OEBS RECONCILED of each on the Postgres topics (3N messages, keyed as
 // ARD and OEBS key them); how fast the receiver (in this process) brings them all to `done`,
 // message by message (PAYOUT_RECEIVER_BATCH=0, 8 at a time) and in batches of 200 (one
-// transaction and one ledger call per round), against the accounts stand-in as its own process
-// on a durable Postgres.
+// transaction per round), with the ledger writer sending their events as oebs-gate runs it, against
+// the accounts stand-in as its own process on a durable Postgres. Done means every payout `done`
+// and the ledger outbox empty.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Row } from './api.ts';
@@ -16,7 +17,7 @@ import { oebsKey } from '../src/domain/status-messages.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
-import { receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
+import { LedgerWriter } from '../src/oebs-gate/ledger-writer.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { accountsMigrations } from '../src/standins/accounts/migrations.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
@@ -24,6 +25,7 @@ import { PostgresTopics } from '../src/topics/postgres.ts';
 import { topicsFor } from '../src/topics/paths.ts';
 import type { OutgoingMessage } from '../src/topics/types.ts';
 import { mapLimit } from '../src/worker/concurrency.ts';
+import { PollLoop } from '../src/worker/loop.ts';
 import { benchPostgres, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
 
 const N = Number(process.env.BENCH_RECEIVER_ITEMS ?? 2000);
@@ -75,21 +77,26 @@ export async function benchReceiver(): Promise<Row[]> {
     const sender = new Sender({ config, sql, ledger: senderLedger(client), publisher: topics, newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log });
     for (const batch of [0, 200]) {
       const ids = await pendingPayouts(sql, accountsUrl, sender);
+      const writer = new LedgerWriter({ sql, client, log });
+      const writerLoop = new PollLoop(async () => ((await writer.runOnce()).full ? 1 : 0), { idleMs: 100 });
       const receiver = await Receiver.create({
-        config, sql, ledger: receiverLedger(client), topics, log, idleMs: 50,
-        ...(batch ? { ledgerBatches: receiverLedgerBatches(client), batchSize: batch } : {}),
+        config, sql, topics, log, idleMs: 50, onCommitted: () => writerLoop.wake(),
+        ...(batch ? { batchSize: batch } : { batches: false }),
       });
       const msgs = answers(config, ids);
       for (let i = 0; i < msgs.length; i += 3000) await sql.begin((tx) => topics.publishMany(tx, msgs.slice(i, i + 3000)));
       const started = performance.now();
       receiver.start();
+      writerLoop.start();
       for (;;) {
         const [row] = await sql`select count(*)::int as n from t_payout where id = any(${ids}::int8[]) and status = 'done'`;
-        if (row!.n === ids.length) break;
+        const [outbox] = await sql`select count(*)::int as n from t_ledger_outbox`;
+        if (row!.n === ids.length && outbox!.n === 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       const seconds = (performance.now() - started) / 1000;
       await receiver.stop();
+      await writerLoop.stop();
       const name = batch ? `receiver, batches of ${batch}` : 'receiver, message by message (8 at a time)';
       rows.push({ measure: `${name}: payouts → done/s (3 answers each)`, value: String(Math.round(N / seconds)), ratio: '' });
       console.log(`${rows.at(-1)!.measure}: ${rows.at(-1)!.value} (${Math.round((3 * N) / seconds)} messages/s)`);

@@ -1,6 +1,7 @@
 // The oebs-gate process (`payout oebs-gate`) beside the OEBS stand-in process, on this file's
 // database and the in-process stand-in ledger: a payout goes from `new` to `done` on its own, and
-// a gate killed right after a ledger write finishes the job after a restart, moving no money twice.
+// a gate killed before a receiver round commits, or after the ledger writer's call (before it
+// removed the outbox rows it sent), finishes the job after a restart, moving no money twice.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
@@ -58,25 +59,33 @@ it('a payout reaches done with the gate and the OEBS stand-in running; both stop
   expect(await emulator.exited).toBe(0);
 }, 90_000);
 
+const outbox = async (id: string) => (await s.db.sql`select count(*)::int as n from t_ledger_outbox where payout_id = ${id}`)[0]!.n as number;
+
 it.each([
-  ['receiver.after-ledger', { PAYOUT_RECEIVER_BATCH: '0' }],
-  ['receiver.batch-after-ledger', {}],
-])('a gate killed after a ledger write (%s), restarted: the payout ends done, each ledger event written once', async (point, env) => {
+  ['receiver.before-commit', { PAYOUT_RECEIVER_BATCH: '0' }],
+  ['receiver.before-commit', {}],
+  ['ledger-writer.after-write', {}],
+])('a gate killed at %s (%o), restarted: the payout ends done, each ledger event written once', async (point, env) => {
   const id = await newPayout('5.5');
   const emulator = run('oebs-emulator');
   const killed = run('oebs-gate', { PAYOUT_FAILPOINTS: point, ...env });
   expect(await killed.exited).toBe('SIGKILL');
-  // OEBS's answers' ledger events are in the ledger, their status changes are not: the register
-  // (CREATED), the confirm (RECONCILED) or both — they are keyed apart and handled concurrently,
-  // and their events share one ledger call, so both may have landed before the process died.
-  // In a batch, the ARD NEW may be in the same round as OEBS's answers (applied first, in its
-  // order): then its confirmation rolled back with them and the payout is still pending.
-  expect(point === 'receiver.after-ledger' ? ['confirmed'] : ['pending', 'confirmed']).toContain(await status(id));
   const [reserve, ...written] = await batches(id);
   expect(reserve).toBe('payout-reserve');
-  expect(written.length >= 1 && written.every((b) => ['payout-register', 'payout-confirm'].includes(b)) && new Set(written).size === written.length, `written: ${written}`).toBe(true);
+  if (point === 'receiver.before-commit') {
+    // The first round of answers died before its commit: nothing of it committed, nothing sent.
+    expect(await status(id)).toBe('pending');
+    expect(written).toEqual([]);
+    expect(await outbox(id)).toBe(0);
+  } else {
+    // The ledger took the events (the register, the confirm or both: OEBS's answers are keyed
+    // apart); their status changes committed before; the rows are still in the outbox.
+    expect(['confirmed', 'done']).toContain(await status(id));
+    expect(written.length >= 1 && written.every((b) => ['payout-register', 'payout-confirm'].includes(b)) && new Set(written).size === written.length, `written: ${written}`).toBe(true);
+    expect(await outbox(id)).toBeGreaterThanOrEqual(written.length);
+  }
   const again = run('oebs-gate', env);
-  await eventually(async () => (await status(id)) === 'done' && (await batches(id)).length >= 3, 60_000);
+  await eventually(async () => (await status(id)) === 'done' && (await batches(id)).length >= 3 && (await outbox(id)) === 0, 60_000);
   expect((await batches(id)).sort()).toEqual(['payout-confirm', 'payout-register', 'payout-reserve']);
   again.child.kill('SIGTERM');
   emulator.child.kill('SIGTERM');

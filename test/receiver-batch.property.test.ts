@@ -1,5 +1,5 @@
 // Property: a round applied as one batch (handleBatch: payouts locked once, changed in memory,
-// written back in status waves, ledger events in one call) ends exactly as the same messages
+// written back in status waves, ledger events in one outbox statement) ends exactly as the same messages
 // applied one by one (handle: one transaction each) in the same order: the same payout rows, the
 // same history (one row per status change), the same CPF statuses, the same t_oebs_payment rows,
 // the same ledger events and balances, the same reports. Two twin "worlds" of payouts get the
@@ -175,8 +175,9 @@ async function paidOut(id: string): Promise<string> {
   return canon(row!.paid);
 }
 
-// Crashes after a round's ledger call and before its commit (the failpoint of issue 14): the
-// ledger holds events whose status changes did not commit. The crashed round is delivered again
+// Crashes before a round's commit (nothing of it happened) or in the ledger writer after it (the
+// statuses and outbox rows committed, the ledger has some or all of the events, the rows are still
+// there for the writer's next round). The crashed round is delivered again
 // either first (the Postgres topics: its claim rolled back, each key keeps its order) or after
 // the others (two replicas on NATS: the crashed one's messages come back after the ack timeout,
 // its keys' later messages already handled by the other), and later rounds cut the messages
@@ -184,11 +185,13 @@ async function paidOut(id: string): Promise<string> {
 // keys keep their order (docs/wire-formats.md "Order": a redelivery after others may show both
 // payments for a moment); once everything has been delivered the status says where the money is.
 // ARD contradicting itself is left to the keys-in-order case (see receiver-rounds.test.ts).
-it('rounds that crash after their ledger call, delivered again, settle with the money where the status says', async () => {
+it('rounds that crash before their commit or in the ledger writer, delivered again, settle with the money where the status says', async () => {
   const plan = fc.record({
     ...storyArb(fc.constant(false)),
     sizes: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 6 }),
-    crashes: fc.array(fc.boolean(), { minLength: 1, maxLength: 10 }),
+    // Where a round dies: before its commit, or in the ledger writer its commit woke (after a call,
+    // before the rows are removed; between a payout's two ordered calls): the round is redelivered.
+    crashes: fc.array(fc.constantFrom('', 'receiver.before-commit', 'ledger-writer.after-write', 'ledger-writer.between-calls'), { minLength: 1, maxLength: 10 }),
     inOrder: fc.boolean(),
   });
   await fc.assert(fc.asyncProperty(plan, async ({ cases: drawn, joint, keys, sizes, crashes, inOrder }) => {
@@ -220,8 +223,8 @@ it('rounds that crash after their ledger call, delivered again, settle with the 
     const queue = [...order];
     for (let round = 0; queue.length && round < 120; round++) {
       const chunk = queue.splice(0, sizes[round % sizes.length]!);
-      const crash = round < 30 && crashes[round % crashes.length]! && round % 2 === 0;
-      setFailpoints(crash ? ['receiver.batch-after-ledger'] : [], 'throw');
+      const crash = round < 30 && round % 2 === 0 ? crashes[round % crashes.length]! : '';
+      setFailpoints(crash ? [crash] : [], 'throw');
       try {
         const results = await h.receiver.handleBatch(chunk.map((i) => w.msgs[i]!));
         results.forEach((r, k) => {
@@ -240,6 +243,7 @@ it('rounds that crash after their ledger call, delivered again, settle with the 
     }
     // What still waits is OEBS about a batch no payout will join (its payout was refused by ARD).
     for (const i of queue) expect(abstract[i]!.kind).toBe('oebs');
+    await h.writer.drain(); // what a crashed writer left
     await check(true);
     // Everything once more (late duplicates), then the state must agree with the money.
     const again = await h.receiver.handleBatch(abstract.map((_, i) => w.msgs[i]!));

@@ -5,7 +5,7 @@
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
-import { receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
+import { LedgerWriter } from '../src/oebs-gate/ledger-writer.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
 import type { DeliveredMessage } from '../src/topics/types.ts';
@@ -22,11 +22,11 @@ beforeAll(async () => {
 async function replica(hh: Harness) {
   const warnings: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+  const writer = new LedgerWriter({ sql: hh.s.db.sql, client: hh.s.client, log });
   const receiver = await Receiver.create({
-    config: hh.config, sql: hh.s.db.sql, ledger: receiverLedger(hh.s.client), ledgerBatches: receiverLedgerBatches(hh.s.client),
-    topics: hh.topics, log, retry: { baseMs: 1, maxMs: 5 },
+    config: hh.config, sql: hh.s.db.sql, topics: hh.topics, log, retry: { baseMs: 1, maxMs: 5 }, onCommitted: () => writer.drain(),
   });
-  return { receiver, warnings };
+  return { receiver, writer, warnings };
 }
 
 /** Hands the messages to handleBatch in rounds of `size` until none waits (NotYet) any more. */
@@ -167,6 +167,8 @@ describe('two replicas on the same payouts at once', () => {
     const mixed = msgs.map((m, i) => ({ m, k: (i * 7919) % msgs.length })).sort((x, y) => x.k - y.k).map((x) => x.m);
     await Promise.all([rounds(ra.receiver, msgs, 7), rounds(rb.receiver, [...mixed].reverse(), 5)]);
     expect([...ra.warnings, ...rb.warnings].filter((w) => w.includes('one by one'))).toEqual([]);
+    // The two writers took turns (one at a time): what the last turn left, either sends.
+    await ra.writer.drain();
     for (const [i, id] of ids.entries()) {
       expect(await payoutRow(h, id)).toMatchObject({ status: 'done' });
       expect(await history(h, id)).toEqual(['new', 'pending', 'confirmed', 'done']);

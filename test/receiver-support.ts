@@ -7,7 +7,7 @@ import type { Config } from '../src/config.ts';
 import { canon, cmp, sub } from '../src/domain/money.ts';
 import { createLogger } from '../src/log.ts';
 import { senderLedger } from '../src/oebs-gate/ledger.ts';
-import { receiverLedger, receiverLedgerBatches } from '../src/oebs-gate/receiver-ledger.ts';
+import { LedgerWriter } from '../src/oebs-gate/ledger-writer.ts';
 import { Receiver } from '../src/oebs-gate/receiver.ts';
 import { Sender } from '../src/oebs-gate/sender.ts';
 import { insertFixedPayout, insertRequestPayouts } from '../src/store/payouts.ts';
@@ -27,6 +27,8 @@ export interface Harness {
   topics: Topics;
   sender: Sender;
   receiver: Receiver;
+  /** The ledger writer the receiver wakes after each commit (as oebs-gate runs it, but awaited). */
+  writer: LedgerWriter;
   t: ReturnType<typeof topicsFor>;
 }
 
@@ -46,12 +48,14 @@ export async function harnessOn(
     newPayoutTopic: (ns, dry) => topicsFor(config, ns, dry).newPayout, log,
   });
   const client = opts.accountsUrl ? createAccountsClient({ url: opts.accountsUrl, timeoutMs: 10_000 }) : s.client;
-  // As oebs-gate runs it: a round through the topics is one batch (handleBatch); `handle` is one message.
+  // As oebs-gate runs it: a round through the topics is one batch (handleBatch); `handle` is one
+  // message; each commit that stored ledger events has the writer send them before it returns.
+  const writer = new LedgerWriter({ sql: s.db.sql, client, log });
   const receiver = await Receiver.create({
-    config, sql: s.db.sql, ledger: receiverLedger(client), topics, log, now: opts.now, registry: opts.registry, retry: { baseMs: 1, maxMs: 5 },
-    ...(opts.batch === false ? {} : { ledgerBatches: receiverLedgerBatches(client) }),
+    config, sql: s.db.sql, topics, log, now: opts.now, registry: opts.registry, retry: { baseMs: 1, maxMs: 5 },
+    onCommitted: () => writer.drain(), batches: opts.batch !== false,
   });
-  return { s, config, topics, sender, receiver, t: topicsFor(config, 'taxi', false) };
+  return { s, config, topics, sender, receiver, writer, t: topicsFor(config, 'taxi', false) };
 }
 
 let seq = 0;

@@ -7,6 +7,7 @@ import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
+import { registerTaskGauges } from '../src/api/tasks-metrics.ts';
 import { runIntegrity } from '../src/tasks/integrity.ts';
 import { decodeBody } from '../src/topics/codec.ts';
 import { noticesTopic, topicsFor } from '../src/topics/paths.ts';
@@ -340,54 +341,97 @@ describe('messages that cannot be applied go to oebs-errors once, with their sou
   });
 });
 
-describe('ledger failures: transient ones are retried, a crash between ledger and commit is repaired by the redelivery', () => {
-  it('ledger down: the handler throws, nothing changes; later the message applies', async () => {
+describe('ledger failures: the decision commits with its ledger events in the outbox; the ledger writer catches up', () => {
+  /** The event types of the payout's requests in the ledger outbox, with the refusal of those refused. */
+  const outboxOf = async (id: string) => (await h.s.db.sql<{ t: string; refusal: string | null }[]>`
+    select request::json->>'event_type' as t, refusal from t_ledger_outbox where payout_id = ${id} order by id`).map((r) => (r.refusal ? `${r.t} (refused)` : r.t));
+  const findingsOf = async (client: string) => (await runIntegrity({ sql: h.s.db.sql, accounts: h.s.client }, new Date(0))).findings
+    .filter((f) => f.client_id === client).map((f) => [f.kind, f.expected, f.actual]);
+
+  it('ledger down: the answer applies, its event waits in the outbox (integrity leaves the account for later); back up, the writer sends it once', async () => {
     const c = uniqueClient();
     const id = await pendingPayout(h, c, '8');
     const down = await faultyAccounts(h.s.url, () => 503);
     const broken = await harnessOn(h.s, {}, { accountsUrl: down });
     const m = ard(h, id, 'ERROR');
-    await expect(broken.receiver.handle(m)).rejects.toThrow(/503/);
-    expect(await payoutRow(h, id)).toMatchObject({ status: 'pending' });
-    expect(await errorsAbout(h, { msgId: m.msgId })).toEqual([]);
-    await h.receiver.handle(m);
+    await broken.receiver.handle(m);
     expect(await payoutRow(h, id)).toMatchObject({ status: 'rejected' });
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '8' });
+    expect(await outboxOf(id)).toEqual(['payout-cancel-reserve']);
+    await expect(broken.writer.drain()).rejects.toThrow(/503/);
+    expect(await findingsOf(c)).toEqual([]); // busy, not wrong: judged once the ledger caught up
+    await h.receiver.handle(m); // a redelivery: nothing new to decide
+    expect(await h.writer.drain()).toBe(1);
+    expect(await outboxOf(id)).toEqual([]);
     expect(await balances(h, c)).toEqual({ payout: '8', sent: '0' });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, 'payout-cancel-reserve']);
+    expect(await findingsOf(c)).toEqual([]);
   });
 
-  it('a permanent ledger refusal for one payout of a payment: the others are paid, that one stays with a notice', async () => {
+  it('a permanent ledger refusal for one payout of a payment: the others are paid; that event and the payout\'s later ones wait in the outbox for a person, integrity names the account', async () => {
     const [ok, refused] = [uniqueClient(), uniqueClient()];
     const ids = [await pendingPayout(h, ok, '1.5'), await pendingPayout(h, refused, '2.5')];
     const batch = otherBatch(ids[0]!, 3);
     for (const id of ids) await h.receiver.handle(ard(h, id, 'NEW', { payment_batch_id: batch }));
-    const url = await faultyAccounts(h.s.url, ({ path, clientId }) => (path === '/v1/batches/write' && clientId === refused ? 400 : undefined));
+    // A ledger that refuses any call carrying the second client's event (a 400 for the whole call).
+    const url = await faultyAccounts(h.s.url, ({ path, body }) => (path === '/v1/batches/write' && body.includes(`"client_id":"${refused}"`) ? 400 : undefined));
     const strict = await harnessOn(h.s, {}, { accountsUrl: url });
     await strict.receiver.handle(oebs(h, [batch], 'RECONCILED', `${ids[0]}4`, '4.00'));
+    // The statuses say what OEBS said; the ledger has the one event it took.
     expect(await payoutRow(h, ids[0]!)).toMatchObject({ status: 'done' });
-    expect(await payoutRow(h, ids[1]!)).toMatchObject({ status: 'confirmed' });
+    expect(await payoutRow(h, ids[1]!)).toMatchObject({ status: 'done' });
     expect(await balances(h, ok)).toEqual({ payout: '0', sent: '0' });
     expect(await balances(h, refused)).toEqual({ payout: '0', sent: '2.5' });
-    expect(await errorsAbout(h, { payoutId: ids[1]! })).toEqual([expect.objectContaining({ kind: 'error', source: 'ledger_refused', reason: expect.stringContaining('ledger refused') })]);
+    expect(await outboxOf(ids[0]!)).toEqual([]);
+    expect(await outboxOf(ids[1]!)).toEqual(['payout-confirm (refused)']);
+    expect((await h.s.db.sql`select refusal from t_ledger_outbox where payout_id = ${ids[1]!}`)[0]!.refusal).toMatch(/^rejected: .*injected 400/);
+    expect(await errorsAbout(h, { payoutId: ids[1]! })).toEqual([]);
+    expect((await findingsOf(refused)).sort()).toEqual([['confirmed', '2.5', '0'], ['payout_sent', '0', '2.5']]);
+    const gauges = new Registry();
+    registerTaskGauges(gauges, h.s.db.sql, h.config);
+    const [refusedNow] = await h.s.db.sql`select count(*)::int as n from t_ledger_outbox where refused_at is not null`;
+    expect(await gauges.metrics()).toContain(`payout_ledger_outbox{state="refused"} ${refusedNow!.n}`);
+    // OEBS returns the payment: the refused payout's cancel-payout waits behind its confirm, even for a ledger that takes it.
+    await strict.receiver.handle(oebs(h, [batch], 'RETURNED', `${ids[0]}4`, '4.00'));
+    await h.writer.drain();
+    expect(await outboxOf(ids[1]!)).toEqual(['payout-confirm (refused)', 'payout-cancel-payout']);
+    expect(await balances(h, ok)).toEqual({ payout: '0', sent: '1.5' });
+    // A person settles it (docs/operations.md): the refusal cleared, the writer sends both, in order.
+    await h.s.db.sql`update t_ledger_outbox set refused_at = null, refusal = null where payout_id = ${ids[1]!}`;
+    expect(await h.writer.drain()).toBe(2);
+    expect(await ledgerBatches(h, ids[1]!)).toEqual([RESERVE, CONFIRM, 'payout-cancel-payout']);
+    expect(await balances(h, refused)).toEqual({ payout: '0', sent: '2.5' });
+    expect(await findingsOf(refused)).toEqual([]);
   });
 
-  it.each(['ERROR', 'RECONCILED', 'RETURNED'])('crash after the ledger write of %s: the repeat moves no money twice', async (status) => {
+  const crashes = ['receiver.before-commit', 'ledger-writer.after-write'].flatMap((point) => ['ERROR', 'RECONCILED', 'RETURNED'].map((status) => ({ point, status })));
+  it.each(crashes)('crash at $point on $status: the repeat moves no money twice', async ({ point, status }) => {
     const c = uniqueClient();
     const id = await pendingPayout(h, c, '21.5');
     if (status !== 'ERROR') await h.receiver.handle(ard(h, id, 'NEW'));
     if (status === 'RETURNED') await h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '21.50'));
     const m = status === 'ERROR' ? ard(h, id, 'ERROR') : oebs(h, [id], status, `${id}1`, '21.50');
-    const before = (await payoutRow(h, id)).status;
-    setFailpoints(['receiver.after-ledger'], 'throw');
+    const before = { status: (await payoutRow(h, id)).status, ledger: await ledgerBatches(h, id) };
+    setFailpoints([point], 'throw');
     try {
       await expect(h.receiver.handle(m)).rejects.toBeInstanceOf(FailpointError);
     } finally {
       setFailpoints([]);
     }
-    expect((await payoutRow(h, id)).status).toBe(before);
-    const written = await ledgerBatches(h, id);
+    const after = { status: (await payoutRow(h, id)).status, ledger: await ledgerBatches(h, id) };
+    if (point === 'receiver.before-commit') {
+      expect(after).toEqual(before); // nothing committed, nothing sent
+      expect(await outboxOf(id)).toEqual([]);
+    } else {
+      expect(after.status).not.toBe(before.status); // committed; sent, still in the outbox
+      expect(after.ledger.length).toBe(before.ledger.length + 1);
+      expect(await outboxOf(id)).toHaveLength(1);
+    }
     await h.receiver.handle(m);
     await h.receiver.handle(m);
-    expect(await ledgerBatches(h, id)).toEqual(written);
+    await h.writer.drain();
+    expect(await outboxOf(id)).toEqual([]);
+    expect((await ledgerBatches(h, id)).length).toBe(before.ledger.length + 1);
     const { payout, sent } = await balances(h, c);
     const expected = { ERROR: ['rejected', '21.5', '0'], RECONCILED: ['done', '0', '0'], RETURNED: ['confirmed', '0', '21.5'] }[status]!;
     expect([(await payoutRow(h, id)).status, payout, sent]).toEqual(expected);
@@ -395,52 +439,60 @@ describe('ledger failures: transient ones are retried, a crash between ledger an
   });
 });
 
-describe('a lost round meets a contradicting answer (the open gap of ledger-before-commit)', () => {
-  // The receiver writes a round's ledger events before it commits the round's status changes. If
-  // the commit is lost and ARD then contradicts itself (ERROR, then NEW for the same payout) and
-  // OEBS pays it, the ledger ends with the cancellation of the reservation *and* the payment.
-  // Without the crash the same contradiction ends with the cancellation and two refused answers:
-  // both need a person, and both must be seen. This test holds the "seen" part: integrity names
-  // the account. Committing decisions before their ledger events (an outbox) would close the gap;
-  // this test then changes to assert a single exit of the money.
-  it('ERROR written to the ledger but not committed, then NEW and RECONCILED: integrity flags the account', async () => {
-    const c = uniqueClient();
-    const id = await pendingPayout(h, c, '12.34');
-    setFailpoints(['receiver.after-ledger'], 'throw');
+describe('a lost round meets a contradicting answer: the money leaves once', () => {
+  // When the receiver wrote the ledger before committing, a crash in between forgot the decision
+  // while the ledger kept its money, and an answer contradicting it then moved the money again
+  // (ERROR's cancellation, then NEW and RECONCILED: cancelled and paid; or RECONCILED of two
+  // payments: paid twice). Now the decision and its events commit together, so whatever crashes,
+  // the contradicting answer meets the decision, not a ledger that disagrees with the payout.
+  const findingsOf = async (client: string) => (await runIntegrity({ sql: h.s.db.sql, accounts: h.s.client }, new Date(0))).findings.filter((f) => f.client_id === client);
+  const crashing = async (point: string, m: Parameters<typeof h.receiver.handle>[0]) => {
+    setFailpoints([point], 'throw');
     try {
-      await expect(h.receiver.handle(ard(h, id, 'ERROR'))).rejects.toBeInstanceOf(FailpointError);
+      await expect(h.receiver.handle(m)).rejects.toBeInstanceOf(FailpointError);
     } finally {
       setFailpoints([]);
     }
-    expect((await payoutRow(h, id)).status).toBe('pending');
+  };
+
+  it.each(['receiver.before-commit', 'ledger-writer.after-write'])('ERROR lost at %s, then NEW and RECONCILED: cancelled or paid, never both', async (point) => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '12.34');
+    await crashing(point, ard(h, id, 'ERROR'));
     await h.receiver.handle(ard(h, id, 'NEW'));
-    await h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '12.34'));
-    expect((await payoutRow(h, id)).status).toBe('done');
-    expect(await ledgerBatches(h, id)).toEqual(expect.arrayContaining([RESERVE, 'payout-cancel-reserve', CONFIRM]));
-    const found = await runIntegrity({ sql: h.s.db.sql, accounts: h.s.client }, new Date(0));
-    const mine = found.findings.filter((f) => f.kind === 'payout_sent' && f.client_id === c);
-    expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ expected: '0', actual: '-12.34' });
+    const paid = h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '12.34'));
+    // A rejected payout has no ARD batch: OEBS's answer waits (until the bound, then a person).
+    if (point === 'receiver.before-commit') await paid;
+    else await expect(paid).rejects.toBeInstanceOf(NotYet);
+    await h.writer.drain();
+    const ledger = await ledgerBatches(h, id);
+    if (point === 'receiver.before-commit') {
+      // The ERROR never happened for payout: NEW and RECONCILED pay it.
+      expect((await payoutRow(h, id)).status).toBe('done');
+      expect(ledger).toEqual([RESERVE, CONFIRM]);
+      expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+    } else {
+      // The ERROR committed: NEW and RECONCILED contradict it (a person's case), no money moves.
+      expect((await payoutRow(h, id)).status).toBe('rejected');
+      expect(ledger).toEqual([RESERVE, 'payout-cancel-reserve']);
+      expect(await balances(h, c)).toEqual({ payout: '12.34', sent: '0' });
+    }
+    expect(await findingsOf(c)).toEqual([]);
   });
 
-  it('RECONCILED of one payment written but not committed, then RECONCILED of another: integrity flags the account', async () => {
+  it.each(['receiver.before-commit', 'ledger-writer.after-write'])('RECONCILED of one payment lost at %s, then RECONCILED of another: paid once', async (point) => {
     const c = uniqueClient();
     const id = await pendingPayout(h, c, '5.5');
     await h.receiver.handle(ard(h, id, 'NEW'));
-    setFailpoints(['receiver.after-ledger'], 'throw');
-    try {
-      await expect(h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '5.50'))).rejects.toBeInstanceOf(FailpointError);
-    } finally {
-      setFailpoints([]);
-    }
-    expect((await payoutRow(h, id)).status).toBe('confirmed');
-    await h.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}2`, '5.50'));
-    expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: `${id}2` });
-    const found = await runIntegrity({ sql: h.s.db.sql, accounts: h.s.client }, new Date(0));
-    // amounts as canonical decimal strings, whether they came from the ledger or from payout's sums
-    const kinds = found.findings.filter((f) => f.client_id === c).map((f) => [f.kind, f.expected, f.actual]);
-    // paid twice in the ledger for one done payout; payout_sent is short by the same amount
-    expect(kinds).toEqual(expect.arrayContaining([['confirmed', '5.5', '11'], ['payout_sent', '0', '-5.5']]));
+    await crashing(point, oebs(h, [id], 'RECONCILED', `${id}1`, '5.50'));
+    const second = oebs(h, [id], 'RECONCILED', `${id}2`, '5.50');
+    if (point === 'receiver.before-commit') await h.receiver.handle(second); // the first never happened: the second pays
+    else await expect(h.receiver.handle(second)).rejects.toBeInstanceOf(NotYet); // paid by the first: waits for its RETURNED
+    await h.writer.drain();
+    expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: point === 'receiver.before-commit' ? `${id}2` : `${id}1` });
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, CONFIRM]);
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '0' });
+    expect(await findingsOf(c)).toEqual([]);
   });
 });
 

@@ -6,6 +6,7 @@ import type { Sql } from '../db/connect.ts';
 import { parkedCounts } from '../tasks/stuck.ts';
 import { waitingStats } from '../store/payouts.ts';
 import { countReportedViolations } from '../store/tasks.ts';
+import { ledgerOutboxStats } from '../store/ledger-outbox.ts';
 
 export function registerTaskGauges(registry: Registry, sql: Sql, config: Readonly<Config>) {
   new Gauge({
@@ -49,6 +50,31 @@ export function registerTaskGauges(registry: Registry, sql: Sql, config: Readonl
       const n = await parkedCounts(sql);
       this.set({ kind: 'payout' }, n.payout);
       this.set({ kind: 'request' }, n.request);
+    },
+  });
+  // The receiver's ledger events committed but not in the ledger yet: a few for a moment is the
+  // normal flow; a growing count or age means the ledger is down; refused ones need a person.
+  let outbox: ReturnType<typeof ledgerOutboxStats> | undefined;
+  new Gauge({
+    name: 'payout_ledger_outbox',
+    help: 'receiver ledger events in the ledger outbox: state=waiting (not yet sent), state=refused (the ledger refused them: a person settles them, docs/operations.md)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      outbox = ledgerOutboxStats(sql);
+      const n = await outbox;
+      this.set({ state: 'waiting' }, n.waiting);
+      this.set({ state: 'refused' }, n.refused);
+    },
+  });
+  new Gauge({
+    name: 'payout_ledger_outbox_oldest_seconds',
+    help: 'how long the oldest ledger outbox event not yet sent (and not refused) has waited (0: none)',
+    registers: [registry],
+    async collect() {
+      const n = await (outbox ?? ledgerOutboxStats(sql));
+      outbox = undefined;
+      this.set(n.oldestSeconds);
     },
   });
 }

@@ -30,7 +30,7 @@ export type ErrorSource =
   | 'no_such_payout' // no payout of this topic's namespace and dry-run mode has that id (or batch)
   | 'wrong_payout_status' // the payout cannot take this status now, and never will
   | 'amount_mismatch' // the payouts of a payment make more than the payment
-  | 'ledger_refused'; // the accounts system refused the event for good
+  | 'ledger_refused'; // no longer sent (reports written before the ledger outbox carry it)
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; source: 'unknown_system' | 'parse_error'; problem: string };
 

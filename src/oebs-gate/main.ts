@@ -13,7 +13,7 @@ import { createWorkerRegistry, serveMetrics } from '../worker/metrics.ts';
 import { senderLedger } from './ledger.ts';
 import { Receiver } from './receiver.ts';
 import { NotYet } from './receiver-apply.ts';
-import { receiverLedger, receiverLedgerBatches } from './receiver-ledger.ts';
+import { LedgerWriter } from './ledger-writer.ts';
 import { Sender } from './sender.ts';
 
 export async function runOebsGate(config: Readonly<Config>, log: Logger) {
@@ -36,20 +36,30 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
     maxBackoffMs: config.oebsGate.intervalMs,
     onError: (err) => log.error({ err }, 'sender run failed'),
   });
-  // A round's answers are applied as one batch: one ledger call, one transaction (handleBatch);
+  // The receiver's ledger events, committed with its decisions, reach the ledger through the
+  // writer: woken by each commit that stored some, else every second at most (the ledger was
+  // down, or another replica's writer held the turn when this replica's receiver committed).
+  const writer = new LedgerWriter({ sql: db.sql, client: accounts, log, registry });
+  const writerLoop = new PollLoop(async () => ((await writer.runOnce()).full ? 1 : 0), {
+    idleMs: Math.min(config.oebsGate.intervalMs, 1000),
+    onError: (err) => log.error({ err }, 'ledger writer run failed; its events wait in the outbox'),
+  });
+  // A round's answers are applied as one batch, one transaction (handleBatch);
   // PAYOUT_RECEIVER_BATCH=0 handles them one by one.
   const batch = config.receiver.batch;
   const receiver = await Receiver.create({
-    config, sql: db.sql, ledger: receiverLedger(accounts), topics, log, registry,
-    ...(batch > 0 ? { ledgerBatches: receiverLedgerBatches(accounts), batchSize: batch } : {}),
+    config, sql: db.sql, topics, log, registry, onCommitted: () => writerLoop.wake(),
+    ...(batch > 0 ? { batchSize: batch } : { batches: false }),
   });
   senderLoop.start();
+  writerLoop.start();
   receiver.start();
   topics.relay.start();
   const metrics = config.metricsPort ? serveMetrics(registry, config.api.host, config.metricsPort, config.metricsToken) : undefined;
   log.info({ intervalMs: config.oebsGate.intervalMs, limit: config.oebsGate.limit, topics: config.topics.backend }, 'oebs-gate running');
   onShutdown(log, async () => {
     await Promise.all([senderLoop.stop(), receiver.stop()]);
+    await writerLoop.stop();
     await topics.close();
     metrics?.close();
     await db.close();

@@ -1,15 +1,13 @@
 // What the receiver does with one parsed answer, inside one transaction that holds the row locks
 // of the payouts it touches (receiver-rows.ts: so the ARD and OEBS topics, handled in parallel,
-// take turns on a payout). Order per payout: decide (pure) → ledger event (idempotent) →
-// failpoint → guarded status change (in memory, written by the rows' flush before the commit) →
-// notice (outbox). A crash after the ledger write rolls the status back; the redelivery decides
-// the same, the ledger answers the repeat with the first batch, and the status change commits then.
-import { AccountsError } from '../accounts/client.ts';
+// take turns on a payout). Order per payout: decide (pure) → ledger event (taken for the ledger
+// outbox, stored before the commit) → guarded status change (in memory, written by the rows'
+// flush before the commit) → notice (outbox). The decision and its ledger event commit together;
+// the ledger writer sends the event after the commit (ledger-writer.ts).
 import type { Tx } from '../db/connect.ts';
 import { canon, cmp, sum } from '../domain/money.ts';
 import { decideArd, decideOebs, type ReceiverAction } from '../domain/status-machine.ts';
 import type { ArdAnswer, ErrorSource, OebsAnswer } from '../domain/status-messages.ts';
-import { failpoint } from '../failpoints.ts';
 import { listCpfs } from '../store/cpf.ts';
 import type { PayoutStatus, ReceiverPayout } from '../store/payouts.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
@@ -50,30 +48,14 @@ export interface ApplyContext {
   rows: ReceiverRows;
   /** A business notice about a payout (ARD refusal, OEBS return) to its namespace's notices topic, in `tx` (outbox). */
   notice(tx: Tx, p: ReceiverPayout, reason: string): Promise<void>;
-  /** A technical error about one payout of the message to the route's errors topic, in `tx` (outbox). */
-  error(tx: Tx, p: ReceiverPayout, source: ErrorSource, reason: string): Promise<void>;
   /** A status change that will commit with the transaction (for metrics after the commit). */
   changed(from: PayoutStatus, to: PayoutStatus): void;
-  /** The ledger only takes the events; they are written, all in one call, before the batch's transaction commits. */
-  batched?: boolean;
 }
 
 const ledgerPayout = (p: ReceiverPayout): LedgerPayout => ({
   id: p.id, deploymentId: p.deployment_id, amount: p.amount, dryRun: p.dry_run === true,
   account: { namespace: p.namespace, client_id: p.client_id, contract_id: p.contract_id, service_id: p.service_id, currency: p.currency },
 });
-
-/** Ledger refusals that will not change on retry make the message unappliable; anything else is retried. */
-async function ledgerWrite(ctx: ApplyContext, what: string, write: () => Promise<void>): Promise<void> {
-  try {
-    await write();
-  } catch (err) {
-    if (err instanceof AccountsError && err.kind === 'permanent') throw new Unappliable('ledger_refused', `the ledger refused ${what}: ${err.message}`);
-    throw err;
-  }
-  // A batch's events are only taken here; its own failpoint follows their one write call.
-  if (!ctx.batched) failpoint('receiver.after-ledger');
-}
 
 /** A guard that did not match under the row lock means the decision and the SQL disagree: retry, loudly. */
 function guarded(ok: boolean, what: string) {
@@ -101,7 +83,7 @@ export async function applyArd(tx: Tx, ctx: ApplyContext, route: Route, a: ArdAn
       const error = a.statusInfo.trim() || `ARD ${a.statusType}`;
       // The money goes back with the CPFs it was reserved with: the next payout pays them.
       const cpfs = (await listCpfs(tx, p.id)).map((c) => ({ external_id: c.external_id, amount: canon(c.amount), operation_type: c.operation_type }));
-      await ledgerWrite(ctx, 'the cancellation of the reservation', () => ctx.ledger.cancelReserve(ledgerPayout(p), cpfs));
+      await ctx.ledger.cancelReserve(ledgerPayout(p), cpfs);
       guarded(ctx.rows.rejectByArd(p.id, error, a.statusType), 'reject');
       await ctx.notice(tx, p, `payout rejected by ARD (${a.statusType}): ${error}; the reservation is cancelled`);
       ctx.changed(p.status, 'rejected');
@@ -146,17 +128,8 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
   }
   const kinds: ReceiverAction['kind'][] = [];
   for (const { p, action } of decided) {
-    try {
-      await applyOebsAction(tx, ctx, p, action, o);
-      kinds.push(action.kind);
-    } catch (err) {
-      // The ledger refused this payout's event for good: nothing moved for it, so it stays as it
-      // is with an error report, while the payouts already written commit (rolling them back would leave
-      // their events in the ledger without the status change, with no redelivery to repair it).
-      if (!(err instanceof Unappliable)) throw err;
-      await ctx.error(tx, p, err.source, `OEBS ${o.statusType} of payment ${o.paymentId} not applied: ${err.message}`);
-      kinds.push('skip');
-    }
+    await applyOebsAction(tx, ctx, p, action, o);
+    kinds.push(action.kind);
   }
   // Remembered with the changes it made, for the tasks' three-way reconciliation (payment amount
   // = its payouts = what the ledger confirmed): OEBS's amount is stored nowhere else.
@@ -167,30 +140,30 @@ export async function applyOebs(tx: Tx, ctx: ApplyContext, route: Route, o: Oebs
 async function applyOebsAction(tx: Tx, ctx: ApplyContext, p: ReceiverPayout, action: ReceiverAction, o: OebsAnswer) {
   switch (action.kind) {
     case 'register':
-      await ledgerWrite(ctx, 'the register event', () => ctx.ledger.register(ledgerPayout(p), o.paymentId));
+      await ctx.ledger.register(ledgerPayout(p), o.paymentId);
       guarded(ctx.rows.recordPayment(p.id, o.paymentId, o.statusType), 'register');
       break;
     case 'pay':
-      await ledgerWrite(ctx, 'the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
+      await ctx.ledger.confirm(ledgerPayout(p), o.paymentId);
       guarded(ctx.rows.paid(p.id, o.paymentId, o.statusType), 'pay');
       ctx.changed(p.status, 'done');
       break;
     case 'return':
-      await ledgerWrite(ctx, 'the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      await ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId);
       guarded(ctx.rows.returned(p.id, o.paymentId, o.statusType), 'return');
       await ctx.notice(tx, p, `OEBS returned payment ${o.paymentId}: the payout is confirmed again, its money back on payout_sent`);
       ctx.changed(p.status, 'confirmed');
       break;
     case 'returnUnpaid':
-      // RETURNED says the payment was made and came back. Its confirm may already be in the ledger
-      // though its status change is not (a crash between the two, then this message came first):
-      // writing confirm and cancel-payout of this payment (each idempotent) nets to zero either way.
-      // The order keeps the ledger sane should the process die between the two (the redelivery
-      // writes the other): a payout another payment paid gets the cancel first, so it never shows
+      // RETURNED says the payment was made and came back, before its RECONCILED reached payout
+      // (the topics race). Confirm and cancel-payout of this payment, each under its own key, net
+      // to zero and show the ledger what OEBS says: paid, and returned. The ledger writer sends a
+      // payout's second money event in a call after the first, so the order holds should it die
+      // between the two: a payout another payment paid gets the cancel first, so it never shows
       // paid twice; a payout not paid yet gets the confirm first, so it never shows refunded
       // before it was paid. Either way what it shows paid is 0 or its amount.
-      const confirm = () => ledgerWrite(ctx, 'the confirm event', () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId));
-      const cancel = () => ledgerWrite(ctx, 'the cancel-payout event', () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId));
+      const confirm = () => ctx.ledger.confirm(ledgerPayout(p), o.paymentId);
+      const cancel = () => ctx.ledger.cancelPayout(ledgerPayout(p), o.paymentId);
       if (p.status === 'done') {
         await cancel();
         await confirm();

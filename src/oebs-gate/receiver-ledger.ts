@@ -1,4 +1,4 @@
-// The receiver's ledger events over the accounts client (see ReceiverLedger in ports.ts).
+// The receiver's ledger events (see ReceiverLedger in ports.ts), as batches/write requests.
 //
 // Entries per payout (reserve is the sender's: debit payout, credit payout_sent):
 //   cancel reserve  debit payout_sent, credit payout    (ARD refused; the money is the client's again)
@@ -9,89 +9,70 @@
 // is not an account of this ledger; the stand-in (like the real one) takes unbalanced batches.
 // The batches carry no dt and only stable info, so a retry has the same content as the first try
 // (the ledger compares content on a repeated external id).
-import type { AccountsClient, WriteBatchRequest, WriteEvent } from '../accounts/client.ts';
-import { accountsError } from '../accounts/errors.ts';
+//
+// The receiver does not call the ledger: the requests its decisions make are stored in the ledger
+// outbox in the transaction that commits those decisions, and the ledger writer sends them after
+// the commit (ledger-writer.ts). So a decision and its money are never apart: a crash before the
+// commit loses both, one after it loses neither.
+import type { WriteBatchRequest, WriteEvent } from '../accounts/types.ts';
+import type { Tx } from '../db/connect.ts';
 import { cmp } from '../domain/money.ts';
-import { MAX_BATCHES, coalescingWriter } from '../accounts/coalescer.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
-import { failpoint } from '../failpoints.ts';
+import { enqueueLedgerRequests } from '../store/ledger-outbox.ts';
 import { accountLoc } from './ledger.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
-export function receiverLedger(client: AccountsClient): ReceiverLedger {
-  // The receiver's handlers run concurrently: their ledger events travel together, one call.
-  return ledgerOver(coalescingWriter(client));
-}
-
-/** The receiver's ledger events of a batch of messages, written by one call once all are decided. */
-export interface ReceiverLedgerBatch {
-  /** Takes the events; nothing reaches the ledger before `write()`. */
+/** The ledger events of one receiver transaction: taken as the answers are applied, stored by `store(tx)` before it commits. */
+export interface OutboxLedger {
   ledger: ReceiverLedger;
-  /**
-   * One batches/write call with every event taken (one of each external id), each batch atomic
-   * and idempotent on its own; how many it carried (0: no call). False when the ledger refused
-   * one (conflict, lock, rejected): the caller then does not commit what it decided. Throws when
-   * the call failed.
-   */
-  write(): Promise<number | false>;
+  /** Stores every event taken (one of each external id), in the order taken; how many. */
+  store(tx: Tx): Promise<number>;
 }
 
-export function receiverLedgerBatches(client: Pick<AccountsClient, 'writeBatches'>): () => ReceiverLedgerBatch {
-  return () => {
-    const taken = new Map<string, WriteBatchRequest>();
-    let clash = false;
-    return {
-      ledger: ledgerOver(async (req) => {
-        // The same event twice (a duplicate message in the batch) is one batch; the same key with
-        // other content could never be written.
-        const had = taken.get(req.external_id);
-        if (had && JSON.stringify(had) !== JSON.stringify(req)) clash = true;
-        taken.set(req.external_id, had ?? req);
-      }),
-      async write() {
-        if (clash) return false;
-        // A call carries at most MAX_BATCHES: a big payment's events take several calls of one
-        // step, all written before the next step's (a payout has one money event per step).
-        let calls = 0;
-        for (const step of moneyInOrder([...taken.values()])) for (let i = 0; i < step.length; i += MAX_BATCHES) {
-          // A crash between two calls of one round: the first's events are in the ledger, the
-          // round's status changes are not; the redelivery writes both again (the first as repeats).
-          if (calls++ > 0) failpoint('receiver.batch-between-ledger-calls');
-          const call = step.slice(i, i + MAX_BATCHES);
-          const outcomes = await client.writeBatches(call);
-          if (outcomes.length !== call.length) throw accountsError('bad-response', `accounts batches/write: ${call.length} batches, ${outcomes.length} results`);
-          if (!outcomes.every((o) => o.kind === 'created' || o.kind === 'existing')) return false;
-        }
-        return taken.size;
-      },
-    };
+export function outboxLedger(): OutboxLedger {
+  const taken = new Map<string, { payoutId: string; request: WriteBatchRequest }>();
+  return {
+    ledger: ledgerOver(async (payoutId, request) => {
+      // The same event twice (a duplicate message in a round) is one; the same key with other
+      // content would be a bug in the decisions: nothing of the transaction may commit.
+      const had = taken.get(request.external_id);
+      if (had && JSON.stringify(had.request) !== JSON.stringify(request)) {
+        throw new Error(`receiver: two different ledger events under one external id ${request.external_id}`);
+      }
+      if (!had) taken.set(request.external_id, { payoutId, request });
+    }),
+    async store(tx) {
+      await enqueueLedgerRequests(tx, [...taken.values()]);
+      return taken.size;
+    },
   };
 }
 
 /**
- * The calls that write these events: one, unless a payout has two events that move money (an
- * OEBS RETURNED of an unpaid payment: confirm, then cancel-payout; or a return and a payment in
- * one batch). The ledger applies a call's batches in an order of its own, so the second of a
- * payout goes in the next call: a crash between them shows what the one-by-one receiver would
- * (never paid twice, never refunded before paid). Zero events (register) never wait.
+ * The calls that write these requests, in order: one, unless a payout has two events that move
+ * money (an OEBS RETURNED of an unpaid payment: confirm, then cancel-payout; or a return and a
+ * payment in one round). The ledger applies a call's batches in an order of its own, so the
+ * second of a payout goes in the next call: a crash between them shows what one call at a time
+ * would (never paid twice, never refunded before paid). Zero events (register) never wait.
  */
-export function moneyInOrder(reqs: WriteBatchRequest[]): WriteBatchRequest[][] {
-  const calls: WriteBatchRequest[][] = [];
+export function moneyInOrder<T>(items: readonly T[], requestOf: (item: T) => WriteBatchRequest): T[][] {
+  const calls: T[][] = [];
   const moved = new Map<string, number>();
-  for (const req of reqs) {
+  for (const item of items) {
+    const req = requestOf(item);
     const who = String(req.info?.deployment_id) + '/' + String(req.info?.payout_id);
     const moves = req.events.some((e) => cmp(e.amount, '0') !== 0);
     const n = moves ? (moved.get(who) ?? 0) : 0;
     if (moves) moved.set(who, n + 1);
-    (calls[n] ??= []).push(req);
+    (calls[n] ??= []).push(item);
   }
   return calls;
 }
 
-function ledgerOver(writeBatch: (req: WriteBatchRequest) => Promise<unknown>): ReceiverLedger {
+function ledgerOver(take: (payoutId: string, req: WriteBatchRequest) => Promise<void>): ReceiverLedger {
   const write = async (eventType: string, externalId: string, p: LedgerPayout, events: WriteEvent[], extra: Record<string, unknown> = {}) => {
     const info: Record<string, unknown> = { payout_id: p.id, deployment_id: p.deploymentId, dry_run: p.dryRun, ...extra };
-    await writeBatch({ event_type: eventType, external_id: externalId, info, events });
+    await take(p.id, { event_type: eventType, external_id: externalId, info, events });
   };
   const sent = (p: LedgerPayout) => accountLoc(p.account, 'payout_sent');
   const key = ledgerExternalId;

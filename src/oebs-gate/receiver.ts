@@ -1,13 +1,15 @@
 // oebs-gate's receiver: follows ARD and OEBS answers (payout-status-ard / payout-status-oebs and
 // their -dry twins, every namespace; consumer group `oebs-gate`) and moves payouts through
-// confirmed, done and rejected, writing the matching ledger events (receiver-apply.ts).
+// confirmed, done and rejected, deciding the matching ledger events (receiver-apply.ts). Those
+// are stored in the ledger outbox with the status changes, in one transaction, and sent to the
+// ledger after the commit by the ledger writer (ledger-writer.ts), which `onCommitted` wakes.
 //
 // Every message ends in one of three ways:
 //   - applied or skipped (a duplicate or late answer changes nothing) → acknowledged;
 //   - cannot be applied (unparsable, unknown system, status or payout, impossible transition, a
 //     ledger refusal) → a report to the route's `oebs-errors` topic with the raw message and its
 //     `source`, acknowledged: it never blocks its key and is never retried forever;
-//   - transient (ledger or database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
+//   - transient (database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
 //     topics redeliver it with backoff. "Not yet" is bounded by PAYOUT_RECEIVER_MAX_WAIT, counted
 //     from when the payouts it waits for were sent (so a backlog of old answers delivered after an
 //     outage still applies to recent payouts); when payout cannot name them (no batch of the
@@ -24,20 +26,20 @@ import { noticesTopic, topicsFor } from '../topics/paths.ts';
 import type { Consumer, DeliveredMessage, Topics, Worker } from '../topics/types.ts';
 import { FailpointError, failpoint } from '../failpoints.ts';
 import { mapLimit } from '../worker/concurrency.ts';
-import type { ReceiverLedger } from './ports.ts';
-import type { ReceiverLedgerBatch } from './receiver-ledger.ts';
+import { outboxLedger, type OutboxLedger } from './receiver-ledger.ts';
 import { ReceiverRows } from './receiver-rows.ts';
 import { applyArd, applyOebs, NotYet, Unappliable, type ApplyContext, type Route } from './receiver-apply.ts';
 
 export const RECEIVER_GROUP = 'oebs-gate';
 
-/** A batch whose ledger write the ledger refused in part: it is handled again message by message. */
-class BatchRefused extends Error {}
-
 export interface ReceiverDeps {
   config: Readonly<Pick<Config, 'env' | 'namespaces' | 'topics' | 'receiver'>>;
   sql: Sql;
-  ledger: ReceiverLedger;
+  /**
+   * Called after a commit that stored ledger events (the ledger writer's wake-up); awaited, and
+   * what it throws is logged, not the message's: the events wait in the outbox for the next round.
+   */
+  onCommitted?: () => unknown;
   /** Where errors and notices go (outbox, in the applying transaction). */
   topics: Pick<Topics, 'publish'>;
   log: Logger;
@@ -48,8 +50,8 @@ export interface ReceiverDeps {
   idleMs?: number;
   /** Messages (of different keys) handled at once; each takes a connection of `sql`. */
   concurrency?: number;
-  /** Set: a round's messages are applied as one batch, their ledger events in one call (handleBatch). */
-  ledgerBatches?: () => ReceiverLedgerBatch;
+  /** A round's messages are applied as one batch, in one transaction (handleBatch); false: one by one. */
+  batches?: boolean;
   /** Messages claimed per round (default 50). */
   batchSize?: number;
 }
@@ -115,7 +117,7 @@ export class Receiver implements Worker {
     const self = new Receiver(deps);
     self.consumer = await deps.topics.subscribe({
       group: RECEIVER_GROUP, topics: self.topics(), handler: (m) => self.handle(m), retry: deps.retry, idleMs: deps.idleMs,
-      ...(deps.ledgerBatches ? { handlerBatch: (ms: DeliveredMessage[]) => self.handleBatch(ms) } : {}), batchSize: deps.batchSize,
+      ...(deps.batches !== false ? { handlerBatch: (ms: DeliveredMessage[]) => self.handleBatch(ms) } : {}), batchSize: deps.batchSize,
       // Answers of different payouts/batches are independent; each handler locks its payout rows.
       concurrency: deps.concurrency ?? 8,
       // ARD's and OEBS's own messages carry no payout headers: key them by payout and by payment.
@@ -188,25 +190,44 @@ export class Receiver implements Worker {
 
   private async apply(route: Route, msg: DeliveredMessage): Promise<Outcome> {
     const changes: [PayoutStatus, PayoutStatus][] = [];
-    const kinds = await this.deps.sql.begin(async (tx) => {
+    const ledger = outboxLedger();
+    const { kinds, events } = await this.deps.sql.begin(async (tx) => {
       const answer = readAnswer(route, msg);
       const rows = await ReceiverRows.lock(tx, touched([answer]));
-      const applied = await this.applyIn(tx, route, msg, answer, rows, this.deps.ledger, false, changes);
+      const applied = await this.applyIn(tx, route, msg, answer, rows, ledger, changes);
       await rows.flush(tx);
-      return applied;
+      return { kinds: applied, events: await this.store(tx, ledger) };
     });
+    await this.committed(events);
     return this.applied(msg, kinds, changes);
+  }
+
+  /** Stores the transaction's ledger events in the outbox; a crash before the commit loses them with the decisions. */
+  private async store(tx: Tx, ledger: OutboxLedger): Promise<number> {
+    const events = await ledger.store(tx);
+    failpoint('receiver.before-commit');
+    return events;
+  }
+
+  /** After a commit: wakes the ledger writer when there is something for it. */
+  private async committed(events: number): Promise<void> {
+    if (!events || !this.deps.onCommitted) return;
+    try {
+      await this.deps.onCommitted();
+    } catch (err) {
+      if (err instanceof FailpointError) throw err;
+      this.deps.log.warn({ err }, 'receiver: the ledger writer failed after a commit; its events wait in the outbox');
+    }
   }
 
   /** Applies one answer to the locked `rows`; throws Unappliable or NotYet before it changed anything. */
   private async applyIn(
-    tx: Tx, route: Route, msg: DeliveredMessage, answer: Answer, rows: ReceiverRows, ledger: ReceiverLedger, batched: boolean,
+    tx: Tx, route: Route, msg: DeliveredMessage, answer: Answer, rows: ReceiverRows, ledger: OutboxLedger,
     changes: [PayoutStatus, PayoutStatus][],
   ): Promise<string[]> {
     const ctx: ApplyContext = {
-      ledger, rows, batched,
+      ledger: ledger.ledger, rows,
       notice: (t, p, reason) => this.publishNotice(t, route, msg, p, reason),
-      error: (t, p, source, reason) => this.publishError(t, route, msg, source, reason, p),
       changed: (from, to) => void changes.push([from, to]),
     };
     if (answer.kind === 'ard') return [await applyArd(tx, ctx, route, answer.ard)];
@@ -224,25 +245,24 @@ export class Receiver implements Worker {
    * A round's messages as one batch (issue 14): one transaction locks every payout they may touch
    * (one statement), applies them one after another in delivery order to those rows in memory (so
    * an ARD NEW and the OEBS answers of its payout in the same round apply in their order, the
-   * later seeing the earlier's change), writes the changes back in a few bulk statements, then
-   * one batches/write call carries every ledger event, and the transaction commits after it. A
-   * crash anywhere before the commit rolls every status change back, and the redelivered messages
-   * decide the same events again, which the ledger answers as the repeats they are.
+   * later seeing the earlier's change), writes the changes back in a few bulk statements and
+   * stores the round's ledger events in the outbox (one statement), and commits. A crash anywhere
+   * before the commit rolls everything back, and the redelivered messages decide it all again.
    *
    * Per message as `handle`: Unappliable → its report (in the batch's transaction), acknowledged;
    * NotYet → redelivered (or, past the bound, reported); neither changed anything before it threw.
-   * Anything else (a guard that missed, the database), or a ledger refusing one of the batch's
-   * events (for good or for now): the batch's transaction is rolled back and its messages are
-   * handled one by one, each in its own transaction, where a refusal concerns its message only.
+   * Anything else (a guard that missed, the database): the batch's transaction is rolled back and
+   * its messages are handled one by one, each in its own transaction.
    */
   async handleBatch(msgs: DeliveredMessage[]): Promise<unknown[]> {
-    if (!this.deps.ledgerBatches) return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (err: unknown) => err ?? new Error('failed')));
+    if (this.deps.batches === false) return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (err: unknown) => err ?? new Error('failed')));
     const results: unknown[] = msgs.map(() => undefined);
     const outcomes: Outcome[] = msgs.map(() => 'error');
     const done: { msg: DeliveredMessage; kinds: string[]; changes: [PayoutStatus, PayoutStatus][]; i: number }[] = [];
-    const batch = this.deps.ledgerBatches();
+    const ledger = outboxLedger();
+    let events = 0;
     try {
-      await this.deps.sql.begin(async (tx) => {
+      events = await this.deps.sql.begin(async (tx) => {
         const read = msgs.map((msg) => {
           const route = this.routes.get(msg.topic);
           if (!route) return undefined;
@@ -262,7 +282,7 @@ export class Receiver implements Worker {
           const changes: [PayoutStatus, PayoutStatus][] = [];
           try {
             if (!r.ok) throw r.err;
-            done.push({ msg, kinds: await this.applyIn(tx, r.route, msg, r.answer, rows, batch.ledger, true, changes), changes, i });
+            done.push({ msg, kinds: await this.applyIn(tx, r.route, msg, r.answer, rows, ledger, changes), changes, i });
           } catch (err) {
             if (err instanceof Unappliable) await this.reportIn(tx, r.route, msg, err.source, err.message);
             else if (err instanceof NotYet && this.waitedTooLong(msg, err.sentAt)) await this.reportIn(tx, r.route, msg, 'wrong_payout_status', `${err.message}; gave up waiting`);
@@ -273,15 +293,14 @@ export class Receiver implements Worker {
           }
         }
         await rows.flush(tx);
-        const written = await batch.write();
-        if (written === false) throw new BatchRefused();
-        if (written > 0) failpoint('receiver.batch-after-ledger');
+        return this.store(tx, ledger);
       });
     } catch (err) {
       if (err instanceof FailpointError) throw err;
-      if (!(err instanceof BatchRefused)) this.deps.log.warn({ err, messages: msgs.length }, 'receiver: batch failed; handling its messages one by one');
+      this.deps.log.warn({ err, messages: msgs.length }, 'receiver: batch failed; handling its messages one by one');
       return mapLimit(msgs, this.deps.concurrency ?? 8, (m) => this.handle(m).then(() => undefined, (e: unknown) => e ?? new Error('failed')));
     }
+    await this.committed(events);
     for (const d of done) {
       outcomes[d.i] = this.applied(d.msg, d.kinds, d.changes);
       this.firstSeen.delete(this.seenKey(d.msg));

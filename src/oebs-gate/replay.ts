@@ -10,10 +10,9 @@
 // (and a new report in oebs-errors) every time, and one fixed per report would make a second
 // replay a no-op even once the message could apply. Applying directly needs no id at all: what
 // applies now applies, exactly once (the receiver's guarded status updates, ledger external ids
-// fixed by payout and payment, notices keyed by the source message), and what still fails
-// publishes nothing (its report is already there), so replays never add messages or loop, and
+// fixed by payout and payment, stored in the ledger outbox with the status change, notices keyed
+// by the source message), and what still fails publishes nothing (its report is already there), so replays never add messages or loop, and
 // the reports stay in oebs-errors as they were.
-import { createAccountsClient } from '../accounts/client.ts';
 import { parseDuration, type Config } from '../config.ts';
 import type { Sql } from '../db/connect.ts';
 import { ardKey, oebsKey } from '../domain/status-messages.ts';
@@ -23,7 +22,6 @@ import { createPublisher } from '../topics/index.ts';
 import { readTopicLog } from '../topics/store.ts';
 import { recordReplayed, settledByReplay } from '../store/error-replays.ts';
 import { Receiver, receiverRoutes } from './receiver.ts';
-import { receiverLedger } from './receiver-ledger.ts';
 import type { Route } from './receiver-apply.ts';
 
 export interface ReplayCount {
@@ -31,7 +29,7 @@ export interface ReplayCount {
   topic: string;
   /** Source messages found in it (a message reported once per payout counts once). */
   replayed: number;
-  /** Applied now: a payout moved, or a ledger event was written. */
+  /** Applied now: a payout moved, or a ledger event was decided (for the ledger outbox). */
   applied: number;
   /** Nothing to do: an earlier replay settled it, or the payouts have moved past it. */
   unchanged: number;
@@ -145,9 +143,11 @@ export function parseSince(text: string, now = new Date()): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
-/** A replayer with its own accounts client and an outbox publisher (for a process that does not run the receiver). */
+/**
+ * A replayer with an outbox publisher (for a process that does not run the receiver). What it
+ * applies stores its ledger events in the ledger outbox: oebs-gate's ledger writer sends them.
+ */
 export function createReplayer(config: Readonly<Config>, sql: Sql, log: Logger) {
-  const accounts = createAccountsClient({ url: config.accounts.url, timeoutMs: config.accounts.timeoutMs });
-  const receiver = Receiver.forReplay({ config, sql, ledger: receiverLedger(accounts), topics: createPublisher(config, sql), log });
+  const receiver = Receiver.forReplay({ config, sql, topics: createPublisher(config, sql), log });
   return (topics: Map<string, readonly string[]>, since?: Date) => replayErrors({ config, sql, receiver, log }, topics, since);
 }

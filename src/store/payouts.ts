@@ -491,11 +491,13 @@ export async function checksToReconcile(db: Db, since: Date, named: readonly str
 /**
  * Per account (`namespace/client/contract/service/currency`): a fingerprint of its payout rows'
  * versions (id and xmin: any committed change alters it) and how many of them are row-locked
- * right now (a gate holds them FOR UPDATE while it writes to the ledger). FOR KEY SHARE SKIP
- * LOCKED finds the locked ones without waiting, and conflicts with nothing a gate does but its
- * FOR UPDATE. The integrity task compares a fingerprint taken with its table reads against one
- * taken after its ledger read: an account that changed or was busy in between is left for the
- * next run instead of reported (its ledger write and its status commit are not atomic).
+ * right now (the sender holds them FOR UPDATE while it writes to the ledger), plus its ledger
+ * events committed but not yet sent (the ledger outbox; not those of a payout with a refused one:
+ * the ledger will not catch up on those by itself). FOR KEY SHARE SKIP LOCKED finds the locked rows without
+ * waiting, and conflicts with nothing a gate does but its FOR UPDATE. The integrity task compares
+ * a fingerprint taken with its table reads against one taken after its ledger read: an account
+ * that changed or was busy in between is left for the next run instead of reported (a ledger
+ * write and its status commit are not one atomic step).
  */
 export async function accountFingerprints(db: Db, subjects: readonly string[], withLocks: boolean): Promise<{ subject: string; fp: string; locked: number }[]> {
   return db<{ subject: string; fp: string; locked: number }[]>`
@@ -508,12 +510,20 @@ export async function accountFingerprints(db: Db, subjects: readonly string[], w
       -- done and rejected rows are left alone: a gate locks them rarely (a return), and the
       -- two-run rule covers that; locking every row would write every tuple header.
       where ${withLocks} and p.status in ('new', 'pending', 'confirmed')
-      for key share of p skip locked)
-    select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text, ',' order by p.id)), '') as fp,
-           (count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))::int as locked
+      for key share of p skip locked),
+    -- Ledger events committed but not yet sent (the ledger outbox): the account is busy, as if
+    -- locked, unless they wait behind a refused one (then only a person moves them: judge it).
+    outbox as (
+      select o.payout_id, max(o.id) as last,
+             case when bool_or(o.refused_at is not null) then 0 else count(*) end as waiting
+      from t_ledger_outbox o group by o.payout_id)
+    select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text || ':' || coalesce(ob.last::text, ''), ',' order by p.id)), '') as fp,
+           ((count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))
+            + coalesce(sum(ob.waiting), 0))::int as locked
     from acc a
     left join t_payout p on p.namespace = a.namespace and p.client_id = a.client_id and p.contract_id = a.contract_id
       and p.service_id = a.service_id and p.currency = a.currency
     left join unlocked u on u.id = p.id
+    left join outbox ob on ob.payout_id = p.id
     group by a.subject`;
 }

@@ -5,10 +5,12 @@
 // `payout_sent`, up to READ_CHUNK accounts per call. Disagreements are stored (t_violation); a
 // later run that finds agreement clears them. The rules are in src/domain/integrity.ts.
 //
-// A gate writes the ledger first and commits the payout's status after, holding the payout's row
-// lock in between; so payout's tables are read in one snapshot with a fingerprint of each
-// account's rows, and an account whose rows changed or were locked by the end of the ledger read
-// is not judged this run (nor cleared): only settled accounts can disagree.
+// The sender writes the ledger first and commits the payout's status after, holding the payout's
+// row lock in between; the receiver commits first and the ledger writer sends its events after
+// (the ledger outbox). So payout's tables are read in one snapshot with a fingerprint of each
+// account's rows, and an account whose rows changed, were locked or had events waiting in the
+// ledger outbox by the end of the ledger read is not judged this run (nor cleared): only settled
+// accounts can disagree.
 import type { AccountsClient, Loc } from '../accounts/client.ts';
 import type { Sql } from '../db/connect.ts';
 import {
@@ -93,8 +95,8 @@ export async function runIntegrity(deps: { sql: Sql; accounts: AccountsClient; r
   });
   const { openAccounts, expected, payments, checks, subjects } = snap;
   const ledger = await readLedger(deps.accounts, subjects, deps.readTimeoutMs ?? 5_000);
-  // An account a gate changed, or holds locked, since the snapshot may show a ledger write
-  // without its status commit: it is judged by the next run, not now.
+  // An account a gate changed, or holds locked, or with ledger events still in the outbox, may
+  // show a ledger write without its status commit or the reverse: it is judged by the next run.
   const after = new Map((await accountFingerprints(sql, subjects, true)).map((a) => [a.subject, a]));
   const settled = new Set(snap.before.filter((b) => ledger.has(b.subject) && after.get(b.subject)?.fp === b.fp && after.get(b.subject)?.locked === 0).map((b) => b.subject));
   const allSettled = (accs: string[]) => accs.every((a) => settled.has(a));

@@ -18,9 +18,10 @@ const points = [
   { point: 'accounts.batches-write.mid', backend: 'postgres' }, // the ledger dies in the middle of a batch write
   { point: 'sender.after-reserve', backend: 'postgres' }, // a wave's money reserved, its payouts still new
   { point: 'sender.after-commit', backend: natsUp ? 'nats' : 'postgres' }, // pending, message not yet relayed
-  { point: 'receiver.after-ledger', backend: 'postgres', env: { PAYOUT_RECEIVER_BATCH: '0' } }, // one message's ledger event written, status not committed
-  { point: 'receiver.batch-after-ledger', backend: 'postgres' }, // a batch's ledger events written (one call), its statuses not committed
-  ...(natsUp ? [{ point: 'receiver.batch-after-ledger', backend: 'nats' }] : []),
+  { point: 'receiver.before-commit', backend: 'postgres', env: { PAYOUT_RECEIVER_BATCH: '0' } }, // one message decided, its status and ledger events not committed
+  { point: 'receiver.before-commit', backend: 'postgres' }, // a round decided (statuses and outbox rows written), not committed
+  { point: 'ledger-writer.after-write', backend: 'postgres' }, // the ledger took the outbox's events, the rows are not removed
+  ...(natsUp ? [{ point: 'ledger-writer.after-write', backend: 'nats' }] : []),
 ];
 
 describe('crash at every failpoint, restart, same end state', () => {

@@ -1,0 +1,18 @@
+-- The ledger outbox: the receiver's ledger events (cancel reserve, register, confirm, cancel
+-- payout), each a batches/write request, committed in the same transaction as the status change
+-- that decided it, and written to the ledger after the commit by one writer at a time, in id order
+-- (src/oebs-gate/ledger-writer.ts). Before this table the receiver wrote the ledger first and
+-- committed after: a crash between the two forgot the decision while the ledger kept its money,
+-- and a later answer contradicting it moved the money a second time.
+create table t_ledger_outbox (
+  id bigserial primary key,
+  payout_id bigint not null references t_payout (id),
+  -- The request exactly as decided (its external id is in it): every try sends these bytes.
+  request text not null,
+  created_at timestamptz not null default now(),
+  -- Set when the ledger refused the request for good (a conflict, a rejection): the row stays, and
+  -- the payout's later rows wait behind it, until a person settles it (docs/operations.md).
+  refused_at timestamptz,
+  refusal text
+);
+create index t_ledger_outbox_payout on t_ledger_outbox (payout_id);
