@@ -211,7 +211,8 @@ describe('the console in a browser', () => {
     await expect.poll(() => ui.story.status(), WAIT).toBe('done');
     await expect.poll(ledgerStepsOnce, WAIT).toEqual(PAID_ONCE);
     // The story looks batches up by their fixed external ids; the ledger itself has no other batch for it.
-    expect(await ledgerBatchesOf(made.parked)).toEqual({ 'payout-confirm': 1, 'payout-register': 1, 'payout-reserve': 1 });
+    // The confirm reaches the ledger just after the status (the ledger outbox).
+    await expect.poll(() => ledgerBatchesOf(made.parked), WAIT).toEqual({ 'payout-confirm': 1, 'payout-register': 1, 'payout-reserve': 1 });
     expect(await ui.story.timeline().textContent()).toMatch(/new.*parked.*park by oebs-gate.*new retry by operator.*pending.*confirmed.*done/s);
   }, 120_000);
 

@@ -20,7 +20,7 @@ export async function debit(client: AccountsClient, loc: Omit<Loc, 'type'>, amou
  * An accounts front that fails on purpose for chosen clients (a transient 503, or a permanent
  * 400) and passes everything else to the real stand-in: the process edge these tests are about.
  */
-export type Fault = (call: { path: string; clientId: string | undefined; body: string }) => 503 | 400 | undefined;
+export type Fault = (call: { path: string; clientId: string | undefined; body: string }) => number | undefined;
 
 /** Faults by client id, for any call that names the client (query or body). */
 export const faultsByClient = (faults: Map<string, 503 | 400>): Fault => ({ clientId }) => (clientId ? faults.get(clientId) : undefined);

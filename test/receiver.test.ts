@@ -404,6 +404,60 @@ describe('ledger failures: the decision commits with its ledger events in the ou
     expect(await findingsOf(refused)).toEqual([]);
   });
 
+  // Found by attacking the outbox: a refused trace held nothing back only by chance, integrity
+  // judged accounts with a money event still to send, and a 404 (a route gone, an outage) parked
+  // events for good.
+  const offline = async () => harnessOn(h.s, {}, { accountsUrl: await faultyAccounts(h.s.url, () => 503) });
+  const refusingRegisters = async (client: string) => (await harnessOn(h.s, {}, {
+    accountsUrl: await faultyAccounts(h.s.url, ({ path, body }) => (path === '/v1/batches/write' && body.includes(`"client_id":"${client}"`) && body.includes('payout-register') ? 400 : undefined)),
+  })).writer;
+
+  it('a refused register (a trace, no money) holds nothing back: the confirm beside it and the payout\'s later events are sent', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '3');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    const off = await offline();
+    await off.receiver.handle(oebs(h, [id], 'CREATED', `${id}1`, '3.00'));
+    await off.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '3.00'));
+    expect(await outboxOf(id)).toEqual(['payout-register', 'payout-confirm']);
+    await (await refusingRegisters(c)).drain();
+    expect(await outboxOf(id)).toEqual(['payout-register (refused)']);
+    expect(await ledgerBatches(h, id)).toEqual([RESERVE, CONFIRM]);
+    await h.receiver.handle(oebs(h, [id], 'RETURNED', `${id}1`, '3.00'));
+    expect(await outboxOf(id)).toEqual(['payout-register (refused)']);
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '3' });
+  });
+
+  it('integrity leaves an account alone while a money event of it still waits, even beside a refused one', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '4');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    const off = await offline();
+    await off.receiver.handle(oebs(h, [id], 'RETURNED', `${id}1`, '4.00'));
+    await off.receiver.handle(oebs(h, [id], 'CREATED', `${id}2`, '4.00'));
+    expect(await outboxOf(id)).toEqual(['payout-confirm', 'payout-cancel-payout', 'payout-register']);
+    // The register refused, the confirm and cancel-payout not sent yet (as if the writer died after the refusal).
+    await h.s.db.sql`update t_ledger_outbox set refused_at = now(), refusal = 'rejected: test' where payout_id = ${id} and not moves`;
+    expect(await findingsOf(c)).toEqual([]);
+    await h.writer.drain();
+    expect(await outboxOf(id)).toEqual(['payout-register (refused)']);
+    expect(await balances(h, c)).toEqual({ payout: '0', sent: '4' });
+    expect(await findingsOf(c)).toEqual([]);
+  });
+
+  it('a 404, 401 or 403 from the ledger is an outage, not a refusal: the events wait and go once it answers', async () => {
+    const c = uniqueClient();
+    const id = await pendingPayout(h, c, '5');
+    for (const status of [404, 401, 403] as const) {
+      const gone = await harnessOn(h.s, {}, { accountsUrl: await faultyAccounts(h.s.url, ({ path }) => (path === '/v1/batches/write' ? status : undefined)) });
+      if (status === 404) await gone.receiver.handle(ard(h, id, 'ERROR'));
+      await expect(gone.writer.drain()).rejects.toThrow(String(status));
+      expect(await outboxOf(id)).toEqual(['payout-cancel-reserve']);
+    }
+    expect(await h.writer.drain()).toBe(1);
+    expect(await balances(h, c)).toEqual({ payout: '5', sent: '0' });
+  });
+
   const crashes = ['receiver.before-commit', 'ledger-writer.after-write'].flatMap((point) => ['ERROR', 'RECONCILED', 'RETURNED'].map((status) => ({ point, status })));
   it.each(crashes)('crash at $point on $status: the repeat moves no money twice', async ({ point, status }) => {
     const c = uniqueClient();

@@ -7,10 +7,11 @@
 // carries the external id fixed when it was decided, so a crash after the ledger call, before the
 // rows are removed, only sends them again, and the ledger answers with the batches it holds.
 //
-// A request the ledger refuses for good (a conflict, a rejection, a call refused as a whole, down
-// to the one request it refuses) stays, marked refused, with the ledger's message; the payout's later requests wait behind it (they must not reach the
-// ledger without it), everyone else's go on. The ledger down: the round fails, nothing is removed,
-// the loop retries with backoff; the payouts' statuses already say what happened.
+// A request the ledger refuses for good (a conflict, a rejection, a call refused as a whole as
+// wrong, down to the one request it refuses) stays, marked refused, with the ledger's message; if
+// it moves money, the payout's later requests wait behind it (they must not reach the ledger
+// without it), everyone else's go on. The ledger down: the round fails, nothing is removed, the
+// loop retries with backoff; the payouts' statuses already say what happened.
 import { Counter, type Registry } from 'prom-client';
 import { MAX_BATCHES } from '../accounts/coalescer.ts';
 import { AccountsError, type AccountsClient, type WriteBatchRequest } from '../accounts/client.ts';
@@ -18,7 +19,7 @@ import { accountsError } from '../accounts/errors.ts';
 import type { Sql } from '../db/connect.ts';
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
-import { deleteLedgerRequests, nextLedgerRequests, refuseLedgerRequest, type LedgerOutboxRow } from '../store/ledger-outbox.ts';
+import { deleteLedgerRequests, movesMoney, nextLedgerRequests, refuseLedgerRequest, type LedgerOutboxRow } from '../store/ledger-outbox.ts';
 import { halves } from '../worker/isolate.ts';
 import type { RunResult } from '../worker/loop.ts';
 import { moneyInOrder } from './receiver-ledger.ts';
@@ -54,15 +55,15 @@ export class LedgerWriter {
       if (!lock!.got) return { count: 0, full: false }; // another writer is at it
       const rows = await nextLedgerRequests(tx, limit);
       const written: string[] = [];
-      const refused = new Set<string>(); // payouts whose request was refused this round: their later ones wait
+      const refused = new Set<string>(); // payouts whose money event was refused this round: their later ones wait
       let calls = 0;
       let refusedNow = 0;
       const refuse = async (row: LedgerOutboxRow, kind: string, message: string) => {
-        refused.add(row.payoutId);
+        if (movesMoney(row.request)) refused.add(row.payoutId);
         refusedNow++;
         await refuseLedgerRequest(tx, row.id, `${kind}: ${message}`);
         this.deps.log.error({ payoutId: row.payoutId, externalId: row.request.external_id, outcome: kind, message },
-          'ledger writer: the ledger refused a receiver event; it and the payout\'s later events wait for a person');
+          'ledger writer: the ledger refused a receiver event; it (and, if it moves money, the payout\'s later events) waits for a person');
       };
       // At most one call's worth of rows: one call, unless a payout moves money twice among them.
       for (const step of moneyInOrder(rows, (r) => r.request)) {
@@ -98,9 +99,9 @@ export class LedgerWriter {
 
   /**
    * One batches/write call for `call`, each outcome handed to `settle`. A call the ledger refuses
-   * as a whole (a 4xx: some request in it it will never take) is sent again in halves, down to the
-   * requests it refuses alone, so one bad request never holds back the others; a transient
-   * failure (down, 5xx, a timeout) fails the round.
+   * as a whole as wrong (400, 422: some request in it it will never take) is sent again in halves,
+   * down to the requests it refuses alone, so one bad request never holds back the others; any
+   * other failure (down, 5xx, a timeout, 404, 401, 403) fails the round, to be tried again.
    */
   private async send<T extends { request: WriteBatchRequest }>(
     call: T[], settle: (item: T, o: { ok: true } | { ok: false; kind: string; message: string }) => Promise<void>,
@@ -109,7 +110,9 @@ export class LedgerWriter {
     try {
       outcomes = await this.deps.client.writeBatches(call.map((c) => c.request));
     } catch (err) {
-      if (!(err instanceof AccountsError) || err.kind !== 'permanent') throw err;
+      // Only "this request is wrong" (400, 422) is a refusal of something in it; a 404, 401 or
+      // 403 is a route or a credential gone wrong (an outage), as 5xx and timeouts are: retried.
+      if (!(err instanceof AccountsError) || err.reason !== 'rejected' || (err.status !== 400 && err.status !== 422)) throw err;
       if (call.length === 1) return settle(call[0]!, { ok: false, kind: err.reason, message: err.message });
       for (const half of halves(call)) await this.send(half, settle);
       return;

@@ -16,9 +16,8 @@
 // commit loses both, one after it loses neither.
 import type { WriteBatchRequest, WriteEvent } from '../accounts/types.ts';
 import type { Tx } from '../db/connect.ts';
-import { cmp } from '../domain/money.ts';
 import { ledgerEventType, ledgerExternalId } from '../domain/oebs-messages.ts';
-import { enqueueLedgerRequests } from '../store/ledger-outbox.ts';
+import { enqueueLedgerRequests, movesMoney } from '../store/ledger-outbox.ts';
 import { accountLoc } from './ledger.ts';
 import type { LedgerPayout, ReceiverLedger } from './ports.ts';
 
@@ -61,7 +60,7 @@ export function moneyInOrder<T>(items: readonly T[], requestOf: (item: T) => Wri
   for (const item of items) {
     const req = requestOf(item);
     const who = String(req.info?.deployment_id) + '/' + String(req.info?.payout_id);
-    const moves = req.events.some((e) => cmp(e.amount, '0') !== 0);
+    const moves = movesMoney(req);
     const n = moves ? (moved.get(who) ?? 0) : 0;
     if (moves) moved.set(who, n + 1);
     (calls[n] ??= []).push(item);

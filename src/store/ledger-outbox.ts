@@ -2,6 +2,7 @@
 // decided them and written to the ledger after the commit (src/oebs-gate/ledger-writer.ts).
 import type { WriteBatchRequest } from '../accounts/types.ts';
 import type { Db } from '../db/connect.ts';
+import { cmp } from '../domain/money.ts';
 
 export interface LedgerOutboxRow {
   id: string;
@@ -10,24 +11,29 @@ export interface LedgerOutboxRow {
 }
 
 /** Stores the requests in `tx`, in the given order (ids ascend with it): one statement. */
+/** A request moves money unless all its amounts are 0 (a register: a trace). */
+export const movesMoney = (req: WriteBatchRequest) => req.events.some((e) => cmp(e.amount, '0') !== 0);
+
 export async function enqueueLedgerRequests(tx: Db, rows: readonly { payoutId: string; request: WriteBatchRequest }[]): Promise<void> {
   if (!rows.length) return;
   // One JSON parameter: postgres.js would escape every quote of every request in a text[].
-  const json = JSON.stringify(rows.map((r) => ({ p: r.payoutId, r: JSON.stringify(r.request) })));
+  const json = JSON.stringify(rows.map((r) => ({ p: r.payoutId, r: JSON.stringify(r.request), m: movesMoney(r.request) })));
   await tx`
-    insert into t_ledger_outbox (payout_id, request)
-    select (e.v->>'p')::int8, e.v->>'r' from json_array_elements(${json}::text::json) with ordinality as e(v, n) order by e.n`;
+    insert into t_ledger_outbox (payout_id, request, moves)
+    select (e.v->>'p')::int8, e.v->>'r', (e.v->>'m')::boolean
+    from json_array_elements(${json}::text::json) with ordinality as e(v, n) order by e.n`;
 }
 
 /**
- * The oldest `limit` requests still to write, in id order: those of a payout with an earlier
- * refused request wait behind it (its later events must not reach the ledger without it).
+ * The oldest `limit` requests still to write, in id order. Those of a payout with an earlier
+ * refused request that moves money wait behind it: its later events must not reach the ledger
+ * without it (accountFingerprints in payouts.ts holds the same rule: keep them alike).
  */
 export async function nextLedgerRequests(tx: Db, limit: number): Promise<LedgerOutboxRow[]> {
   const rows = await tx<{ id: string; payout_id: string; request: string }[]>`
     select o.id, o.payout_id, o.request from t_ledger_outbox o
     where o.refused_at is null
-      and not exists (select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.id < o.id)
+      and not exists (select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.moves and r.id < o.id)
     order by o.id limit ${limit}`;
   return rows.map((r) => ({ id: r.id, payoutId: r.payout_id, request: JSON.parse(r.request) as WriteBatchRequest }));
 }

@@ -512,10 +512,12 @@ export async function accountFingerprints(db: Db, subjects: readonly string[], w
       where ${withLocks} and p.status in ('new', 'pending', 'confirmed')
       for key share of p skip locked),
     -- Ledger events committed but not yet sent (the ledger outbox): the account is busy, as if
-    -- locked, unless they wait behind a refused one (then only a person moves them: judge it).
+    -- locked, unless they wait behind a refused one that moves money (then only a person moves
+    -- them: judge it). The writer's rule (nextLedgerRequests in ledger-outbox.ts): keep them alike.
     outbox as (
       select o.payout_id, max(o.id) as last,
-             case when bool_or(o.refused_at is not null) then 0 else count(*) end as waiting
+             count(*) filter (where o.refused_at is null and not exists (
+               select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.moves and r.id < o.id)) as waiting
       from t_ledger_outbox o group by o.payout_id)
     select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text || ':' || coalesce(ob.last::text, ''), ',' order by p.id)), '') as fp,
            ((count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))

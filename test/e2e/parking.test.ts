@@ -50,8 +50,9 @@ describe('an accounts system failing one client\'s calls', () => {
         const [row] = await sql`
           select (select count(*) from t_request where status <> 'done')::int as requests,
                  (select count(*) from t_payout where status = 'done')::int as done,
-                 (select status from t_payout where id = ${badId}) as bad`;
-        return row!.requests === 0 && row!.done === HEALTHY && row!.bad === 'parked';
+                 (select status from t_payout where id = ${badId}) as bad,
+                 (select count(*) from t_ledger_outbox)::int as outbox`;
+        return row!.requests === 0 && row!.done === HEALTHY && row!.bad === 'parked' && row!.outbox === 0;
       }, 240_000, 500);
       expect(existsSync(path.join(sys.onceDir, 'sender.after-reserve')), 'the sender was killed after a reservation').toBe(true);
 
@@ -91,7 +92,9 @@ describe('an accounts system failing one client\'s calls', () => {
       expect(retried.status).toBe(200);
       expect(retried.body).toMatchObject({ id: badId, status: 'new', attempts: 0 });
       expect((await sys.post(`/api/v1/payout/${badId}/retry`, {})).status).toBe(409);
-      await eventually(async () => (await sql`select status from t_payout where id = ${badId}`)[0]!.status === 'done', 120_000, 500);
+      // Done, and its confirm sent (the receiver's ledger events leave through the ledger outbox).
+      await eventually(async () => (await sql`select status from t_payout where id = ${badId}`)[0]!.status === 'done'
+        && (await sql`select count(*)::int as n from t_ledger_outbox`)[0]!.n === 0, 120_000, 500);
       b = await balances();
       p = await paid();
       expect({ left: b.get(`${BAD}/payout`), sent: b.get(`${BAD}/payout_sent`), paid: p.get(String(BAD)) }).toEqual({ left: '0', sent: '0', paid: canon(credited(BAD)) });

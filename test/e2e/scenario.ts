@@ -41,15 +41,17 @@ export async function runScenario(sys: System, s: Scenario, timeoutMs = 240_000)
   expect(replies.filter((r) => r.status !== 201 && r.status !== 200)).toEqual([]);
   // Settled: every request taken, every payout final, and the returned ones paid again under their
   // second payment (`<payout id>2`) — done under the first payment is not final for them: its
-  // RETURNED may still be on its way (OEBS's answers are handled in no promised order).
+  // RETURNED may still be on its way (OEBS's answers are handled in no promised order) — and
+  // every ledger event the receiver decided sent (the ledger outbox empty).
   const returned = Array.from({ length: s.clients }, (_, i) => i + 1).filter((c) => kindOf(c) === 'return').map(String);
   await eventually(async () => {
     const [row] = await sys.db.sql`
       select (select count(*) from t_request where status = 'new')::int as requests,
              (select count(*) from t_payout where status not in ('done', 'rejected'))::int as payouts,
              (select count(*) from t_payout where client_id = any(${returned}::int8[]) and amount > 0
-                and oebs_payment_id is distinct from id::text || '2')::int as unreturned`;
-    return row!.requests === 0 && row!.payouts === 0 && row!.unreturned === 0;
+                and oebs_payment_id is distinct from id::text || '2')::int as unreturned,
+             (select count(*) from t_ledger_outbox where refused_at is null)::int as outbox`;
+    return row!.requests === 0 && row!.payouts === 0 && row!.unreturned === 0 && row!.outbox === 0;
   }, timeoutMs, 500);
 }
 
@@ -67,6 +69,9 @@ export async function checkInvariants(sys: System, s: Scenario) {
     Array.from({ length: s.clients }, (_, i) => String(i + 1)).filter((c) => ['zero', 'negative'].includes(kindOf(Number(c))))
   }::int8[]) and amount > 0`;
   expect(unpaid).toEqual([]);
+
+  // Nothing the ledger refused (a refused event would wait in the outbox for a person).
+  expect(await sql`select id, refusal from t_ledger_outbox`).toEqual([]);
 
   // The ledger: per account, what was credited = what is still on `payout` + on `payout_sent`
   // + what was paid out (confirm debits less returns), and paid out = the done payouts' amounts.

@@ -9,6 +9,9 @@ create table t_ledger_outbox (
   payout_id bigint not null references t_payout (id),
   -- The request exactly as decided (its external id is in it): every try sends these bytes.
   request text not null,
+  -- Whether it moves money (not a register's 0): a refused one that does holds back the payout's
+  -- later events; a refused trace holds back nothing.
+  moves boolean not null,
   created_at timestamptz not null default now(),
   -- Set when the ledger refused the request for good (a conflict, a rejection): the row stays, and
   -- the payout's later rows wait behind it, until a person settles it (docs/operations.md).
