@@ -1,8 +1,8 @@
 // The ledger writer: sends the ledger outbox (the receiver's committed ledger events) to the
 // accounts system and removes what the ledger holds.
 //
-// One writer at a time (a transaction advisory lock; a replica that finds it taken does nothing
-// this round), oldest first: a payout's events are stored in the order of the commits that made
+// One writer at a time (a transaction advisory lock; a replica that finds it taken waits for the
+// other's round to end), oldest first: a payout's events are stored in the order of the commits that made
 // them (its row lock orders those commits), so they reach the ledger in that order. Each request
 // carries the external id fixed when it was decided, so a crash after the ledger call, before the
 // rows are removed, only sends them again, and the ledger answers with the batches it holds.
@@ -34,6 +34,11 @@ export interface LedgerWriterDeps {
   registry?: Registry;
   /** Requests a round takes (default and most: what one batches/write call carries). */
   limit?: number;
+  /**
+   * The longest the round's transaction may sit idle between statements (its ledger calls): a
+   * stalled writer's transaction is ended, its turn and rows released. Default 65 s.
+   */
+  idleMs?: number;
 }
 
 export class LedgerWriter {
@@ -51,8 +56,9 @@ export class LedgerWriter {
   async runOnce(): Promise<RunResult> {
     const limit = Math.min(this.deps.limit ?? MAX_BATCHES, MAX_BATCHES);
     return this.deps.sql.begin(async (tx) => {
-      const [lock] = await tx<{ got: boolean }[]>`select pg_try_advisory_xact_lock(${WRITER_LOCK}) as got`;
-      if (!lock!.got) return { count: 0, full: false }; // another writer is at it
+      await tx`select set_config('idle_in_transaction_session_timeout', ${String(this.deps.idleMs ?? 65_000)}, true)`;
+      // Another replica's writer at it: wait for its round to end, then take what is left.
+      await tx`select pg_advisory_xact_lock(${WRITER_LOCK})`;
       const rows = await nextLedgerRequests(tx, limit);
       const written: string[] = [];
       const refused = new Set<string>(); // payouts whose money event was refused this round: their later ones wait

@@ -38,8 +38,8 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   });
   // The receiver's ledger events, committed with its decisions, reach the ledger through the
   // writer: woken by each commit that stored some, else every second at most (the ledger was
-  // down, or another replica's writer held the turn when this replica's receiver committed).
-  const writer = new LedgerWriter({ sql: db.sql, client: accounts, log, registry });
+  // down, or the rows are another replica's receiver's).
+  const writer = new LedgerWriter({ sql: db.sql, client: accounts, log, registry, idleMs: 2 * config.accounts.timeoutMs + 5_000 });
   const writerLoop = new PollLoop(async () => ((await writer.runOnce()).full ? 1 : 0), {
     idleMs: Math.min(config.oebsGate.intervalMs, 1000),
     onError: (err) => log.error({ err }, 'ledger writer run failed; its events wait in the outbox'),
