@@ -6,16 +6,21 @@
 -- and a later answer contradicting it moved the money a second time.
 create table t_ledger_outbox (
   id bigserial primary key,
-  payout_id bigint not null references t_payout (id),
+  -- No foreign key: every row is inserted for a payout its transaction holds locked (a check per
+  -- event would cost each answer for nothing), and payouts are never deleted.
+  payout_id bigint not null,
   -- The request exactly as decided (its external id is in it): every try sends these bytes.
   request text not null,
   -- Whether it moves money (not a register's 0): a refused one that does holds back the payout's
   -- later events; a refused trace holds back nothing.
   moves boolean not null,
   created_at timestamptz not null default now(),
-  -- Set when the ledger refused the request for good (a conflict, a rejection): the row stays, and
-  -- the payout's later rows wait behind it, until a person settles it (docs/operations.md).
+  -- Set when the ledger refused the request for good (a conflict, a rejection): the row stays and,
+  -- when it moves money, the payout's later rows wait behind it, until a person settles it
+  -- (docs/operations.md).
   refused_at timestamptz,
   refusal text
 );
-create index t_ledger_outbox_payout on t_ledger_outbox (payout_id);
+-- Only refused rows are looked up by payout (the writer's "held behind" rule): the table is read
+-- whole otherwise, oldest first, and stays small; an index of every row would cost each event twice.
+create index t_ledger_outbox_refused on t_ledger_outbox (payout_id) where refused_at is not null;
