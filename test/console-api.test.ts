@@ -12,7 +12,8 @@ import { findPayouts, type PayoutFind } from '../src/store/payouts.ts';
 import { findRequests } from '../src/store/requests.ts';
 import { payoutMessages } from '../src/store/story.ts';
 import { minuteRates, statusTotals } from '../src/store/overview.ts';
-import { acc, ard, oebs, pendingPayout, startHarness, uniqueClient, type Harness } from './receiver-support.ts';
+import { faultyAccounts } from './gates-support.ts';
+import { acc, ard, harnessOn, oebs, pendingPayout, startHarness, uniqueClient, type Harness } from './receiver-support.ts';
 import { freePort } from './support/ports.ts';
 import { TAXI_TOKEN, TOKEN, testConfig } from './support/config.ts';
 import { createTestDb } from './support/db.ts';
@@ -162,7 +163,9 @@ describe('GET /api/v1/overview', () => {
     ]); // o5 finished three days ago: outside the 24 h window
     expect(o.stuck).toContainEqual({ status: 'pending', count: 1, oldest_seconds: expect.any(Number) });
     expect(o.rate).toHaveLength(10);
-    expect(o.rate.at(-1)).toMatchObject({ created: 5, done: 1 });
+    // Summed over the window: the minute may turn between the inserts and the read.
+    const sumOf = (k: 'created' | 'done') => o.rate.reduce((n: number, r: Record<string, number>) => n + r[k]!, 0);
+    expect({ created: sumOf('created'), done: sumOf('done') }).toEqual({ created: 5, done: 1 });
     expect(o.integrity).toMatchObject({ ok: true, violations: [] });
     expect((await at(TAXI_TOKEN)).json().totals.map((t: { namespace: string }) => t.namespace)).not.toContain('bnpl');
 
@@ -203,6 +206,28 @@ describe('GET /api/v1/payout/:id/story', () => {
     // The body is the published text: the amount is the literal on the wire.
     expect(s.messages.find((m: { topic: string }) => m.topic === h.t.newPayout).body).toContain('"amount":12.34');
     expect(s.payments).toEqual([expect.objectContaining({ payment_id: payment, amount: '12.34', batch_ids: [id], reconciled: true, returned: false })]);
+  });
+
+  it('shows the ledger events decided but not in the ledger yet (the ledger outbox), and a refused one with why', async () => {
+    const id = await pendingPayout(h, uniqueClient(), '4.00');
+    await h.receiver.handle(ard(h, id, 'NEW'));
+    const offline = await harnessOn(h.s, {}, { accountsUrl: await faultyAccounts(h.s.url, () => 503) });
+    await offline.receiver.handle(oebs(h, [id], 'RECONCILED', `${id}1`, '4.00'));
+    const story = async () => (await get(`/api/v1/payout/${id}/story`)).json();
+    const s = await story();
+    expect(s.payout).toMatchObject({ status: 'done' });
+    expect(s.ledger.entries.map((e: { step: string }) => e.step)).toEqual(['reserve']);
+    const [deployment] = await h.s.db.sql`select deployment_id from t_payout where id = ${id}`;
+    expect(s.ledger.outbox).toEqual([{
+      event_type: 'payout-confirm', external_id: ledgerExternalId.confirm(deployment!.deployment_id, id, `${id}1`), since: expect.any(String), refused: null,
+    }]);
+    await h.s.db.sql`update t_ledger_outbox set refused_at = now(), refusal = 'conflict: planted' where payout_id = ${id}`;
+    expect((await story()).ledger.outbox).toEqual([expect.objectContaining({ refused: { at: expect.any(String), reason: 'conflict: planted' } })]);
+    await h.s.db.sql`update t_ledger_outbox set refused_at = null, refusal = null where payout_id = ${id}`;
+    await h.writer.drain();
+    const sent = await story();
+    expect(sent.ledger.outbox).toEqual([]);
+    expect(sent.ledger.entries.map((e: { step: string }) => e.step)).toEqual(['reserve', 'confirm']);
   });
 
   it('shows the messages of the payout\'s payments (OEBS answers keyed by payment) and not another payment\'s', async () => {

@@ -183,6 +183,22 @@ describe('the console in a browser', () => {
     expect(await page.getByTestId('ledger').textContent()).toContain('No ledger events yet');
   });
 
+  it('shows a ledger event the ledger refused, waiting in the ledger outbox for a person', async () => {
+    // Planted on the declined payout (nothing else of it will ever reach the ledger): a refused
+    // trace, which the running ledger writer leaves alone.
+    const request = JSON.stringify({ event_type: 'payout-register', external_id: `planted/${made.decline}`, info: {}, events: [] });
+    await system.db.sql`insert into t_ledger_outbox (payout_id, request, moves, refused_at, refusal)
+                        values (${made.decline}, ${request}, false, now(), 'conflict: planted by the test')`;
+    try {
+      await ui.nav('Act'); // away first: the story of the last test is still open
+      await ui.story.open(made.decline);
+      await expect.poll(() => ui.story.outboxRows(), WAIT).toHaveLength(1);
+      expect((await ui.story.outboxRows())[0]).toMatch(/payout-register.*refused.*conflict: planted by the test.*planted\//s);
+    } finally {
+      await system.db.sql`delete from t_ledger_outbox where payout_id = ${made.decline}`;
+    }
+  });
+
   it("shows the api's refusal when another operator decided first", async () => {
     await ui.nav('Act');
     await expect.poll(() => ui.act.queueIds(), WAIT).toContain(String(made.raced));

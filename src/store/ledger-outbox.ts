@@ -57,3 +57,10 @@ export async function ledgerOutboxStats(db: Db): Promise<{ waiting: number; refu
     from t_ledger_outbox`;
   return { waiting: row!.waiting, refused: row!.refused, oldestSeconds: row!.oldest };
 }
+
+/** A payout's ledger events still in the outbox (decided, not yet in the ledger), oldest first. */
+export async function ledgerOutboxOf(db: Db, payoutId: string): Promise<{ event_type: string; external_id: string; created_at: Date; refused_at: Date | null; refusal: string | null }[]> {
+  return db`
+    select request::json->>'event_type' as event_type, request::json->>'external_id' as external_id, created_at, refused_at, refusal
+    from t_ledger_outbox where payout_id = ${payoutId} order by id`;
+}

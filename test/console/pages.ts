@@ -111,6 +111,10 @@ class StoryPage {
     const cells = await this.app.page.getByTestId('ledger-entries').locator('tbody tr td:first-child').allTextContents();
     return cells.map((c) => c.split(' ')[0]!);
   }
+  /** The rows of the ledger outbox table (events decided, not in the ledger yet), as text. */
+  async outboxRows(): Promise<string[]> {
+    return this.app.page.getByTestId('ledger-outbox').locator('tbody tr').allTextContents();
+  }
   timeline(): Locator {
     return this.app.page.getByTestId('timeline');
   }

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import { listCpfs } from '../../store/cpf.ts';
 import { paymentsByIds } from '../../store/oebs-payments.ts';
 import { getPayout, payoutHistory, type PayoutRow } from '../../store/payouts.ts';
+import { ledgerOutboxOf } from '../../store/ledger-outbox.ts';
 import { getRequest } from '../../store/requests.ts';
 import { payoutMessages } from '../../store/story.ts';
 import { TOPIC_NAMES } from '../../topics/paths.ts';
@@ -47,6 +48,10 @@ const Story = Type.Object({
     available: Type.Boolean({ description: 'false: the accounts system did not answer; the rest of the story is still true' }),
     message: Type.Optional(Type.String()),
     entries: Type.Array(LedgerEntry, { description: 'the ledger batches payout wrote for this payout, in ledger order' }),
+    outbox: Type.Array(Type.Object({
+      event_type: Type.String(), external_id: Type.String(), since: Time,
+      refused: Type.Union([Type.Object({ at: Time, reason: Type.String() }), Type.Null()], { description: 'the ledger refused it for good: it waits for a person' }),
+    }), { description: "the receiver's ledger events for this payout decided and committed but not in the ledger yet (the ledger outbox), oldest first" }),
   }),
   cpfs: Type.Array(Type.Object({ operation_type: Type.String(), external_id: Type.String(), amount: Type.String(), status: Type.String(), dry_run: Type.Boolean() })),
   messages: Type.Array(Type.Object({
@@ -84,19 +89,24 @@ export const storyRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (
     const p = (await getPayout(sql, req.params.id)) as FullPayoutRow | undefined;
     if (!p || !mayUse(req.caller, p.namespace)) throw new HttpError(404, `payout ${req.params.id} not found`);
     const paymentIds = [...new Set([...(p.oebs_payment_id ? [p.oebs_payment_id] : []), ...p.oebs_returned_payments])];
-    const [request, history, cpfs, messages, payments, ledger] = await Promise.all([
+    const [request, history, cpfs, messages, payments, ledger, outbox] = await Promise.all([
       p.request_id === null ? undefined : getRequest(sql, p.request_id),
       payoutHistory(sql, p.id),
       listCpfs(sql, p.id),
       payoutMessages(sql, p.id, paymentIds, MESSAGE_LIMIT),
       paymentsByIds(sql, paymentIds),
       ledgerStory(deps.accounts, { id: p.id, deployment_id: p.deployment_id, paymentIds }),
+      ledgerOutboxOf(sql, p.id),
     ]);
+    const waiting = outbox.map((o) => ({
+      event_type: o.event_type, external_id: o.external_id, since: o.created_at.toISOString(),
+      refused: o.refused_at ? { at: o.refused_at.toISOString(), reason: o.refusal ?? '' } : null,
+    }));
     return {
       payout: payoutView(p),
       request: request ? requestView(request) : null,
       history: history.map((h) => ({ status: h.status, error: h.error, actor: h.actor, action: h.action, reason: h.reason, at: h.created_at.toISOString() })),
-      ledger: ledger.available ? { available: true, entries: ledger.entries } : { available: false, message: ledger.message, entries: [] },
+      ledger: ledger.available ? { available: true, entries: ledger.entries, outbox: waiting } : { available: false, message: ledger.message, entries: [], outbox: waiting },
       cpfs,
       messages: messages.map((m) => ({ direction: directionOf(m.topic), topic: m.topic, key: m.key, msg_id: m.msg_id, at: m.created_at.toISOString(), body: m.body })),
       payments: payments.map((x) => ({

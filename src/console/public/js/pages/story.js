@@ -91,7 +91,14 @@ function view(s, ctx, result, reload) {
             s.ledger.entries.map((e) => ({ id: e.batch_id, cells: [e.step + (e.payment_id ? ` (payment ${e.payment_id})` : ''), e.dt, e.batch_id,
               e.events.length ? e.events.map((x, n) => [n ? h('br') : '', `${x.type} ${x.loc.type} ${money(x.amount, x.loc.currency)}`]) : 'no money moved',
               h('code', null, e.external_id)] })), { testid: 'ledger-entries' })
-          : h('p', null, 'No ledger events yet (the sender has not reserved its money).')),
+          : h('p', null, 'No ledger events yet (the sender has not reserved its money).'),
+      s.ledger.outbox.length
+        ? table('Decided, not in the ledger yet (the ledger outbox): the ledger writer sends them; a refused one waits for a person',
+          ['Event', 'Since', 'State', 'External id'],
+          s.ledger.outbox.map((o) => [o.event_type, time(o.since),
+            o.refused ? h('span', { class: 'error' }, `refused ${o.refused.at}: ${o.refused.reason}`) : 'waiting',
+            h('code', null, o.external_id)]), { testid: 'ledger-outbox' })
+        : ''),
     h('section', { class: 'card', 'aria-labelledby': 'h-cpf' },
       h('h2', { id: 'h-cpf' }, 'Cash-payment facts (CPF)'),
       s.cpfs.length
