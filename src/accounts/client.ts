@@ -11,6 +11,9 @@ export { AccountsError } from './errors.ts';
 export type { AccountsErrorKind, AccountsErrorReason } from './errors.ts';
 export type * from './types.ts';
 
+/** The most batches one `POST /v1/batches/write` call may carry (the ledger's limit). */
+export const MAX_BATCHES = 1000;
+
 export interface AccountsClient {
   /** Every location of the client with this type (req-gate asks for type `payout`). */
   listAccounts(q: { namespace: string; type: string; client_id: string }): Promise<AccountBalance[]>;

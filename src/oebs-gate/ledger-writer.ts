@@ -13,8 +13,7 @@
 // without it), everyone else's go on. The ledger down: the round fails, nothing is removed, the
 // loop retries with backoff; the payouts' statuses already say what happened.
 import { Counter, type Registry } from 'prom-client';
-import { MAX_BATCHES } from '../accounts/coalescer.ts';
-import { AccountsError, type AccountsClient, type WriteBatchRequest } from '../accounts/client.ts';
+import { AccountsError, MAX_BATCHES, type AccountsClient, type WriteBatchRequest } from '../accounts/client.ts';
 import { accountsError } from '../accounts/errors.ts';
 import type { Sql } from '../db/connect.ts';
 import { failpoint } from '../failpoints.ts';

@@ -6,8 +6,8 @@
 //
 // Every message ends in one of three ways:
 //   - applied or skipped (a duplicate or late answer changes nothing) → acknowledged;
-//   - cannot be applied (unparsable, unknown system, status or payout, impossible transition, a
-//     ledger refusal) → a report to the route's `oebs-errors` topic with the raw message and its
+//   - cannot be applied (unparsable, unknown system, status or payout, impossible transition)
+//     → a report to the route's `oebs-errors` topic with the raw message and its
 //     `source`, acknowledged: it never blocks its key and is never retried forever;
 //   - transient (database down) or "not yet" (OEBS before ARD NEW) → thrown, so the
 //     topics redeliver it with backoff. "Not yet" is bounded by PAYOUT_RECEIVER_MAX_WAIT, counted
