@@ -7,7 +7,10 @@ import { FailpointError, setFailpoints } from '../src/failpoints.ts';
 import { NotYet } from '../src/oebs-gate/receiver-apply.ts';
 import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
+import pino from 'pino';
+import { createAccountsClient } from '../src/accounts/client.ts';
 import { registerTaskGauges } from '../src/api/tasks-metrics.ts';
+import { LedgerWriter } from '../src/oebs-gate/ledger-writer.ts';
 import { runIntegrity } from '../src/tasks/integrity.ts';
 import { decodeBody } from '../src/topics/codec.ts';
 import { noticesTopic, topicsFor } from '../src/topics/paths.ts';
@@ -456,6 +459,44 @@ describe('ledger failures: the decision commits with its ledger events in the ou
     }
     expect(await h.writer.drain()).toBe(1);
     expect(await balances(h, c)).toEqual({ payout: '5', sent: '0' });
+  });
+
+  /** ARD ERROR for new payouts of these clients while the ledger is down: their cancel-reserves wait in the outbox. */
+  async function waitingCancels(clients: string[], amount: string) {
+    const off = await offline();
+    for (const c of clients) await off.receiver.handle(ard(h, await pendingPayout(h, c, amount), 'ERROR'));
+  }
+
+  it('one request the ledger keeps failing on (5xx) holds back only itself: the others are sent, it waits and is told', async () => {
+    await h.writer.drain();
+    const [poison, fine] = [uniqueClient(), uniqueClient()];
+    await waitingCancels([poison, fine], '8');
+    const url = await faultyAccounts(h.s.url, ({ path, body }) => (path === '/v1/batches/write' && body.includes(`"client_id":"${poison}"`) ? 500 : undefined));
+    const warnings: string[] = [];
+    const writer = new LedgerWriter({ sql: h.s.db.sql, client: createAccountsClient({ url, timeoutMs: 5_000 }), log: pino({ level: 'warn' }, { write: (l: string) => void warnings.push(l) }) });
+    await writer.runOnce();
+    expect(await balances(h, fine)).toEqual({ payout: '8', sent: '0' });
+    expect(await balances(h, poison)).toEqual({ payout: '0', sent: '8' });
+    expect(warnings.join('\n')).toMatch(/cancel-reserve.*failed to send this round/);
+    // Only it, alone in a round, fails the round (the loop backs off); once the ledger takes it, it goes.
+    await expect(writer.runOnce()).rejects.toThrow(/500/);
+    expect(await h.writer.drain()).toBe(1);
+    expect(await balances(h, poison)).toEqual({ payout: '8', sent: '0' });
+  });
+
+  it('a round of many calls on a slow ledger (splitting a refused call) is never ended by its idle timeout', async () => {
+    await h.writer.drain();
+    const [bad, ...good] = [uniqueClient(), uniqueClient(), uniqueClient(), uniqueClient()];
+    await waitingCancels([good[0]!, bad!, good[1]!, good[2]!], '3');
+    const url = await faultyAccounts(h.s.url, ({ path, body }) => (path === '/v1/batches/write' && body.includes(`"client_id":"${bad}"`) ? 400 : undefined));
+    const real = createAccountsClient({ url, timeoutMs: 1_000 });
+    // Each call takes 300 ms; the transaction may idle 400 ms; the split makes 5 calls in a row.
+    const slow = { writeBatches: async (reqs: Parameters<typeof real.writeBatches>[0]) => (await new Promise((r) => setTimeout(r, 300)), real.writeBatches(reqs)) };
+    const writer = new LedgerWriter({ sql: h.s.db.sql, client: slow, log, idleMs: 400 });
+    await writer.runOnce();
+    for (const c of good) expect(await balances(h, c!)).toEqual({ payout: '3', sent: '0' });
+    const badRows = h.s.db.sql`select refused_at is not null as refused from t_ledger_outbox where payout_id in (select id from t_payout where client_id = ${bad!})`;
+    expect(await badRows).toEqual([{ refused: true }]);
   });
 
   const crashes = ['receiver.before-commit', 'ledger-writer.after-write'].flatMap((point) => ['ERROR', 'RECONCILED', 'RETURNED'].map((status) => ({ point, status })));

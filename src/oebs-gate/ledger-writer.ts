@@ -10,16 +10,18 @@
 // A request the ledger refuses for good (a conflict, a rejection, a call refused as a whole as
 // wrong, down to the one request it refuses) stays, marked refused, with the ledger's message; if
 // it moves money, the payout's later requests wait behind it (they must not reach the ledger
-// without it), everyone else's go on. The ledger down: the round fails, nothing is removed, the
-// loop retries with backoff; the payouts' statuses already say what happened.
+// without it), everyone else's go on. A request the ledger keeps failing on (5xx, a timeout) is
+// found the same way, within a budget, and waits, told in the log each round, while the others
+// go. The ledger down: the round fails, nothing is removed, the loop retries with backoff; the
+// payouts' statuses already say what happened.
 import { Counter, type Registry } from 'prom-client';
 import { AccountsError, MAX_BATCHES, type AccountsClient, type WriteBatchRequest } from '../accounts/client.ts';
 import { accountsError } from '../accounts/errors.ts';
-import type { Sql } from '../db/connect.ts';
+import type { Sql, Tx } from '../db/connect.ts';
 import { failpoint } from '../failpoints.ts';
 import type { Logger } from '../log.ts';
 import { deleteLedgerRequests, movesMoney, nextLedgerRequests, refuseLedgerRequest, type LedgerOutboxRow } from '../store/ledger-outbox.ts';
-import { halves } from '../worker/isolate.ts';
+import { MAX_SPLITS, SplitBudget, halves } from '../worker/isolate.ts';
 import type { RunResult } from '../worker/loop.ts';
 import { moneyInOrder } from './receiver-ledger.ts';
 
@@ -34,10 +36,12 @@ export interface LedgerWriterDeps {
   /** Requests a round takes (default and most: what one batches/write call carries). */
   limit?: number;
   /**
-   * The longest the round's transaction may sit idle between statements (its ledger calls): a
+   * The longest the round's transaction may sit idle between statements (one ledger call): a
    * stalled writer's transaction is ended, its turn and rows released. Default 65 s.
    */
   idleMs?: number;
+  /** How long a round may go on splitting a failing call to find the requests it fails on (default 10 s). */
+  splitWithinMs?: number;
 }
 
 export class LedgerWriter {
@@ -60,23 +64,26 @@ export class LedgerWriter {
       await tx`select pg_advisory_xact_lock(${WRITER_LOCK})`;
       const rows = await nextLedgerRequests(tx, limit);
       const written: string[] = [];
-      const refused = new Set<string>(); // payouts whose money event was refused this round: their later ones wait
+      const held = new Set<string>(); // payouts with a money event refused or not sent this round: their later ones wait
+      const unsent: LedgerOutboxRow[] = [];
+      let failure: unknown;
       let calls = 0;
       let refusedNow = 0;
       const refuse = async (row: LedgerOutboxRow, kind: string, message: string) => {
-        if (movesMoney(row.request)) refused.add(row.payoutId);
+        if (movesMoney(row.request)) held.add(row.payoutId);
         refusedNow++;
         await refuseLedgerRequest(tx, row.id, `${kind}: ${message}`);
         this.deps.log.error({ payoutId: row.payoutId, externalId: row.request.external_id, outcome: kind, message },
           'ledger writer: the ledger refused a receiver event; it (and, if it moves money, the payout\'s later events) waits for a person');
       };
+      const budget = new SplitBudget(MAX_SPLITS, this.deps.splitWithinMs ?? 10_000);
       // At most one call's worth of rows: one call, unless a payout moves money twice among them.
       for (const step of moneyInOrder(rows, (r) => r.request)) {
         // One batch per external id in a call (the ledger refuses a call that repeats one): the
         // same event decided twice (a register by CREATED and by TRANSMITTED) rides on the first.
         const sends = new Map<string, { request: WriteBatchRequest; rows: LedgerOutboxRow[] }>();
         for (const row of step) {
-          if (refused.has(row.payoutId)) continue;
+          if (held.has(row.payoutId)) continue;
           const same = sends.get(row.request.external_id);
           if (!same) sends.set(row.request.external_id, { request: row.request, rows: [row] });
           else if (JSON.stringify(same.request) === JSON.stringify(row.request)) same.rows.push(row);
@@ -86,12 +93,24 @@ export class LedgerWriter {
         if (!call.length) continue;
         // A crash between two calls: the first's batches are in the ledger, all rows still here.
         if (calls++ > 0) failpoint('ledger-writer.between-calls');
-        await this.send(call, async (sent, o) => {
+        const left = await this.send(tx, call, budget, async (sent, o) => {
           for (const row of sent.rows) {
             if (o.ok) written.push(row.id);
             else await refuse(row, o.kind, o.message);
           }
         });
+        failure ??= left.failure;
+        for (const row of left.unsent.flatMap((c) => c.rows)) {
+          unsent.push(row);
+          if (movesMoney(row.request)) held.add(row.payoutId);
+        }
+      }
+      // Nothing went through and nothing was refused: the ledger is down (or the one request the
+      // round had fails). The round fails, the loop backs off.
+      if (failure !== undefined && !written.length && !refusedNow) throw failure;
+      if (unsent.length) {
+        this.deps.log.warn({ err: failure, unsent: unsent.length, first: unsent.slice(0, 10).map((r) => ({ payoutId: r.payoutId, externalId: r.request.external_id })) },
+          'ledger writer: some events failed to send this round and wait in the outbox; the others were sent');
       }
       // The ledger holds these batches; a crash here sends them again next round (repeats).
       if (written.length) failpoint('ledger-writer.after-write');
@@ -103,27 +122,39 @@ export class LedgerWriter {
   }
 
   /**
-   * One batches/write call for `call`, each outcome handed to `settle`. A call the ledger refuses
-   * as a whole as wrong (400, 422: some request in it it will never take) is sent again in halves,
-   * down to the requests it refuses alone, so one bad request never holds back the others; any
-   * other failure (down, 5xx, a timeout, 404, 401, 403) fails the round, to be tried again.
+   * One batches/write call for `call`, each answer handed to `settle`; what a failure left unsent
+   * is returned, with the failure. A call the ledger refuses as a whole as wrong (400, 422: some
+   * request in it it will never take) is sent again in halves, down to the requests it refuses
+   * alone; a call that fails otherwise (5xx, a timeout, down, 404, 401, 403) is tried again in
+   * halves within the round's budget, so one request the ledger keeps failing on holds back only
+   * itself (and its payout's later events), not everyone's.
    */
   private async send<T extends { request: WriteBatchRequest }>(
-    call: T[], settle: (item: T, o: { ok: true } | { ok: false; kind: string; message: string }) => Promise<void>,
-  ): Promise<void> {
+    tx: Tx, call: T[], budget: SplitBudget, settle: (item: T, o: { ok: true } | { ok: false; kind: string; message: string }) => Promise<void>,
+  ): Promise<{ unsent: T[]; failure?: unknown }> {
     let outcomes;
     try {
+      // A statement before every call: the transaction is never idle longer than one call, so
+      // its idle timeout (the bound on a stalled writer) never ends a round that is working.
+      await tx`select 1`;
       outcomes = await this.deps.client.writeBatches(call.map((c) => c.request));
     } catch (err) {
+      if (!(err instanceof AccountsError)) throw err;
       // Only "this request is wrong" (400, 422) is a refusal of something in it; a 404, 401 or
-      // 403 is a route or a credential gone wrong (an outage), as 5xx and timeouts are: retried.
-      if (!(err instanceof AccountsError) || err.reason !== 'rejected' || (err.status !== 400 && err.status !== 422)) throw err;
-      if (call.length === 1) return settle(call[0]!, { ok: false, kind: err.reason, message: err.message });
-      for (const half of halves(call)) await this.send(half, settle);
-      return;
+      // 403 is a route or a credential gone wrong (an outage), as 5xx and timeouts are.
+      const refusal = err.reason === 'rejected' && (err.status === 400 || err.status === 422);
+      if (refusal && call.length === 1) {
+        await settle(call[0]!, { ok: false, kind: err.reason, message: err.message });
+        return { unsent: [] };
+      }
+      if (!refusal && (call.length === 1 || !budget.take())) return { unsent: call, failure: err };
+      const [a, b] = halves(call);
+      const [ra, rb] = [await this.send(tx, a, budget, settle), await this.send(tx, b, budget, settle)];
+      return { unsent: [...ra.unsent, ...rb.unsent], failure: ra.failure ?? rb.failure };
     }
     if (outcomes.length !== call.length) throw accountsError('bad-response', `accounts batches/write: ${call.length} batches, ${outcomes.length} results`);
     for (const [j, o] of outcomes.entries()) await settle(call[j]!, 'message' in o ? { ok: false, kind: o.kind, message: o.message } : { ok: true });
+    return { unsent: [] };
   }
 
   /** Rounds until the outbox has nothing this writer can send; how many requests it sent. */

@@ -39,7 +39,9 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   // The receiver's ledger events, committed with its decisions, reach the ledger through the
   // writer: woken by each commit that stored some, else every second at most (the ledger was
   // down, or the rows are another replica's receiver's).
-  const writer = new LedgerWriter({ sql: db.sql, client: accounts, log, registry, idleMs: 2 * config.accounts.timeoutMs + 5_000 });
+  const writer = new LedgerWriter({
+    sql: db.sql, client: accounts, log, registry, idleMs: config.accounts.timeoutMs + 5_000, splitWithinMs: config.accounts.timeoutMs,
+  });
   const writerLoop = new PollLoop(async () => ((await writer.runOnce()).full ? 1 : 0), {
     idleMs: Math.min(config.oebsGate.intervalMs, 1000),
     onError: (err) => log.error({ err }, 'ledger writer run failed; its events wait in the outbox'),
