@@ -9,6 +9,7 @@ import { OebsEmulator } from '../src/standins/oebs/emulator.ts';
 import { insertFixedPayout } from '../src/store/payouts.ts';
 import pino from 'pino';
 import { createAccountsClient } from '../src/accounts/client.ts';
+import { accountsError } from '../src/accounts/errors.ts';
 import { registerTaskGauges } from '../src/api/tasks-metrics.ts';
 import { LedgerWriter } from '../src/oebs-gate/ledger-writer.ts';
 import { runIntegrity } from '../src/tasks/integrity.ts';
@@ -484,15 +485,36 @@ describe('ledger failures: the decision commits with its ledger events in the ou
     expect(await balances(h, poison)).toEqual({ payout: '8', sent: '0' });
   });
 
+  it('one request the ledger keeps timing out on holds back only itself: the others are sent', async () => {
+    await h.writer.drain();
+    const [poison, fine] = [uniqueClient(), uniqueClient()];
+    await waitingCancels([poison, fine], '8');
+    const callTimeoutMs = 150;
+    const client = {
+      writeBatches: async (reqs: Parameters<typeof h.s.client.writeBatches>[0]) => {
+        if (reqs.some((r) => JSON.stringify(r).includes(`"client_id":"${poison}"`))) {
+          await new Promise((r) => setTimeout(r, callTimeoutMs + 10));
+          throw accountsError('timeout', 'accounts writeBatches: no answer in time');
+        }
+        return h.s.client.writeBatches(reqs);
+      },
+    };
+    const writer = new LedgerWriter({ sql: h.s.db.sql, client, log, callTimeoutMs });
+    await writer.runOnce();
+    expect(await balances(h, fine)).toEqual({ payout: '8', sent: '0' });
+    expect(await balances(h, poison)).toEqual({ payout: '0', sent: '8' });
+    expect(await h.writer.drain()).toBe(1);
+  });
+
   it('a round of many calls on a slow ledger (splitting a refused call) is never ended by its idle timeout', async () => {
     await h.writer.drain();
     const [bad, ...good] = [uniqueClient(), uniqueClient(), uniqueClient(), uniqueClient()];
     await waitingCancels([good[0]!, bad!, good[1]!, good[2]!], '3');
     const url = await faultyAccounts(h.s.url, ({ path, body }) => (path === '/v1/batches/write' && body.includes(`"client_id":"${bad}"`) ? 400 : undefined));
     const real = createAccountsClient({ url, timeoutMs: 1_000 });
-    // Each call takes 300 ms; the transaction may idle 400 ms; the split makes 5 calls in a row.
-    const slow = { writeBatches: async (reqs: Parameters<typeof real.writeBatches>[0]) => (await new Promise((r) => setTimeout(r, 300)), real.writeBatches(reqs)) };
-    const writer = new LedgerWriter({ sql: h.s.db.sql, client: slow, log, idleMs: 400 });
+    // Each call takes 250 ms of its 300; the transaction may idle 600 ms; the split makes 5 calls in a row.
+    const slow = { writeBatches: async (reqs: Parameters<typeof real.writeBatches>[0]) => (await new Promise((r) => setTimeout(r, 250)), real.writeBatches(reqs)) };
+    const writer = new LedgerWriter({ sql: h.s.db.sql, client: slow, log, callTimeoutMs: 300 });
     await writer.runOnce();
     for (const c of good) expect(await balances(h, c!)).toEqual({ payout: '3', sent: '0' });
     const badRows = h.s.db.sql`select refused_at is not null as refused from t_ledger_outbox where payout_id in (select id from t_payout where client_id = ${bad!})`;

@@ -36,12 +36,12 @@ export interface LedgerWriterDeps {
   /** Requests a round takes (default and most: what one batches/write call carries). */
   limit?: number;
   /**
-   * The longest the round's transaction may sit idle between statements (one ledger call): a
-   * stalled writer's transaction is ended, its turn and rows released. Default 65 s.
+   * The longest one ledger call may take (the client's timeout; default 30 s). The round's
+   * transaction may sit idle twice that between statements (a stalled writer's is ended, its turn
+   * and rows released), and a round splits failing calls for up to 4 of them: enough to set a
+   * request that always times out apart from the rest, which then go.
    */
-  idleMs?: number;
-  /** How long a round may go on splitting a failing call to find the requests it fails on (default 10 s). */
-  splitWithinMs?: number;
+  callTimeoutMs?: number;
 }
 
 export class LedgerWriter {
@@ -59,7 +59,8 @@ export class LedgerWriter {
   async runOnce(): Promise<RunResult> {
     const limit = Math.min(this.deps.limit ?? MAX_BATCHES, MAX_BATCHES);
     return this.deps.sql.begin(async (tx) => {
-      await tx`select set_config('idle_in_transaction_session_timeout', ${String(this.deps.idleMs ?? 65_000)}, true)`;
+      const callMs = this.deps.callTimeoutMs ?? 30_000;
+      await tx`select set_config('idle_in_transaction_session_timeout', ${String(2 * callMs)}, true)`;
       // Another replica's writer at it: wait for its round to end, then take what is left.
       await tx`select pg_advisory_xact_lock(${WRITER_LOCK})`;
       const rows = await nextLedgerRequests(tx, limit);
@@ -76,7 +77,7 @@ export class LedgerWriter {
         this.deps.log.error({ payoutId: row.payoutId, externalId: row.request.external_id, outcome: kind, message },
           'ledger writer: the ledger refused a receiver event; it (and, if it moves money, the payout\'s later events) waits for a person');
       };
-      const budget = new SplitBudget(MAX_SPLITS, this.deps.splitWithinMs ?? 10_000);
+      const budget = new SplitBudget(MAX_SPLITS, 4 * callMs);
       // At most one call's worth of rows: one call, unless a payout moves money twice among them.
       for (const step of moneyInOrder(rows, (r) => r.request)) {
         // One batch per external id in a call (the ledger refuses a call that repeats one): the

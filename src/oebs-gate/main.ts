@@ -40,7 +40,7 @@ export async function runOebsGate(config: Readonly<Config>, log: Logger) {
   // writer: woken by each commit that stored some, else every second at most (the ledger was
   // down, or the rows are another replica's receiver's).
   const writer = new LedgerWriter({
-    sql: db.sql, client: accounts, log, registry, idleMs: config.accounts.timeoutMs + 5_000, splitWithinMs: config.accounts.timeoutMs,
+    sql: db.sql, client: accounts, log, registry, callTimeoutMs: config.accounts.timeoutMs,
   });
   const writerLoop = new PollLoop(async () => ((await writer.runOnce()).full ? 1 : 0), {
     idleMs: Math.min(config.oebsGate.intervalMs, 1000),
