@@ -2,8 +2,8 @@
 // accounts system and removes what the ledger holds.
 //
 // One writer at a time (a transaction advisory lock; a replica that finds it taken waits for the
-// other's round to end), oldest first: a payout's events are stored in the order of the commits that made
-// them (its row lock orders those commits), so they reach the ledger in that order. Each request
+// other's round to end), oldest first: a payout's events are stored in the order of the commits
+// that made them (its row lock orders those commits), so they reach the ledger in that order. Each request
 // carries the external id fixed when it was decided, so a crash after the ledger call, before the
 // rows are removed, only sends them again, and the ledger answers with the batches it holds.
 //
