@@ -1,13 +1,16 @@
 // A payout's story: what it is and where it stands, every status change with who and why, the
 // ledger batches behind it, its CPFs, the messages sent and received for it, the OEBS payments and
 // the request it came from. Actions (approve/decline, retry) where the payout allows them. While
-// the payout is under way the page follows it (refreshes every few seconds).
+// the payout is under way, or its ledger events are still on their way (the ledger outbox), the
+// page follows it (refreshes every few seconds).
 import { h, money, statusBadge, table, time } from '../dom.js';
 import { resultLine } from '../dialog.js';
 import * as act from '../actions.js';
 
 const FOLLOW_MS = 2000;
 const FINAL = new Set(['done', 'rejected']);
+/** Settled: a final status, and no ledger event of it still to be sent (a refused one waits for a person, not for the page). */
+const settled = (s) => FINAL.has(s.payout.status) && !s.ledger.outbox.some((o) => !o.refused);
 
 export async function render(main, match, ctx) {
   const id = match[1];
@@ -22,7 +25,7 @@ export async function render(main, match, ctx) {
   };
   const follow = (s) => {
     clearTimeout(timer);
-    if (ctx.alive() && !FINAL.has(s.payout.status)) timer = setTimeout(async () => {
+    if (ctx.alive() && !settled(s)) timer = setTimeout(async () => {
       try { follow(await load()); } catch (err) { if (!ctx.isSignedOut(err)) follow(s); }
     }, FOLLOW_MS);
   };
@@ -58,7 +61,7 @@ function view(s, ctx, result, reload) {
     h('section', { class: 'card', 'aria-labelledby': 'h-payout' },
       h('h2', { id: 'h-payout' }, 'Where it stands'),
       h('dl', { class: 'facts', 'data-testid': 'facts' },
-        fact('Status', [statusBadge(p.status), p.status === 'new' && p.approve_req ? ' awaiting approval' : '', FINAL.has(p.status) ? '' : ' (following)'], 'status'),
+        fact('Status', [statusBadge(p.status), p.status === 'new' && p.approve_req ? ' awaiting approval' : '', settled(s) ? '' : ' (following)'], 'status'),
         fact('Amount', money(p.amount, p.currency)),
         fact('Amount to OEBS', money(p.amount_oebs, p.currency)),
         fact('Namespace', p.namespace),
