@@ -10,10 +10,10 @@ export interface LedgerOutboxRow {
   request: WriteBatchRequest;
 }
 
-/** Stores the requests in `tx`, in the given order (ids ascend with it): one statement. */
 /** A request moves money unless all its amounts are 0 (a register: a trace). */
 export const movesMoney = (req: WriteBatchRequest) => req.events.some((e) => cmp(e.amount, '0') !== 0);
 
+/** Stores the requests in `tx`, in the given order (ids ascend with it): one statement. */
 export async function enqueueLedgerRequests(tx: Db, rows: readonly { payoutId: string; request: WriteBatchRequest }[]): Promise<void> {
   if (!rows.length) return;
   // One JSON parameter: postgres.js would escape every quote of every request in a text[].
@@ -25,16 +25,12 @@ export async function enqueueLedgerRequests(tx: Db, rows: readonly { payoutId: s
 }
 
 /**
- * The oldest `limit` requests still to write, in id order. Those of a payout with an earlier
- * refused request that moves money wait behind it: its later events must not reach the ledger
- * without it (accountFingerprints in payouts.ts holds the same rule: keep them alike).
+ * The oldest `limit` requests still to write, in id order (t_ledger_outbox_sendable: not those
+ * waiting behind a refused request of their payout that moves money).
  */
 export async function nextLedgerRequests(tx: Db, limit: number): Promise<LedgerOutboxRow[]> {
   const rows = await tx<{ id: string; payout_id: string; request: string }[]>`
-    select o.id, o.payout_id, o.request from t_ledger_outbox o
-    where o.refused_at is null
-      and not exists (select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.moves and r.id < o.id)
-    order by o.id limit ${limit}`;
+    select id, payout_id, request from t_ledger_outbox_sendable order by id limit ${limit}`;
   return rows.map((r) => ({ id: r.id, payoutId: r.payout_id, request: JSON.parse(r.request) as WriteBatchRequest }));
 }
 

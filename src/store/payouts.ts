@@ -492,9 +492,9 @@ export async function checksToReconcile(db: Db, since: Date, named: readonly str
  * Per account (`namespace/client/contract/service/currency`): a fingerprint of its payout rows'
  * versions (id and xmin: any committed change alters it) and how many of them are row-locked
  * right now (the sender holds them FOR UPDATE while it writes to the ledger), plus its ledger
- * events committed but not yet sent (the ledger outbox; not those of a payout with a refused one:
- * the ledger will not catch up on those by itself). FOR KEY SHARE SKIP LOCKED finds the locked rows without
- * waiting, and conflicts with nothing a gate does but its FOR UPDATE. The integrity task compares
+ * events the writer is yet to send (t_ledger_outbox_sendable). FOR KEY SHARE SKIP LOCKED finds
+ * the locked rows without waiting, and conflicts with nothing a gate does but its FOR UPDATE.
+ * The integrity task compares
  * a fingerprint taken with its table reads against one taken after its ledger read: an account
  * that changed or was busy in between is left for the next run instead of reported (a ledger
  * write and its status commit are not one atomic step).
@@ -511,14 +511,11 @@ export async function accountFingerprints(db: Db, subjects: readonly string[], w
       -- two-run rule covers that; locking every row would write every tuple header.
       where ${withLocks} and p.status in ('new', 'pending', 'confirmed')
       for key share of p skip locked),
-    -- Ledger events committed but not yet sent (the ledger outbox): the account is busy, as if
-    -- locked, unless they wait behind a refused one that moves money (then only a person moves
-    -- them: judge it). The writer's rule (nextLedgerRequests in ledger-outbox.ts): keep them alike.
+    -- Ledger events committed but not yet sent: the account is busy, as if locked. Those the
+    -- writer will not send by itself (refused, or behind a refused one) do not count: judge it.
     outbox as (
-      select o.payout_id, max(o.id) as last,
-             count(*) filter (where o.refused_at is null and not exists (
-               select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.moves and r.id < o.id)) as waiting
-      from t_ledger_outbox o group by o.payout_id)
+      select o.payout_id, max(o.id) as last, count(s.id) as waiting
+      from t_ledger_outbox o left join t_ledger_outbox_sendable s on s.id = o.id group by o.payout_id)
     select a.subject, coalesce(md5(string_agg(p.id::text || ':' || p.xmin::text || ':' || coalesce(ob.last::text, ''), ',' order by p.id)), '') as fp,
            ((count(p.id) filter (where ${withLocks} and p.status in ('new', 'pending', 'confirmed') and u.id is null))
             + coalesce(sum(ob.waiting), 0))::int as locked

@@ -106,7 +106,7 @@ export const storyRoutes = (deps: ApiDeps): FastifyPluginAsyncTypebox => async (
       payout: payoutView(p),
       request: request ? requestView(request) : null,
       history: history.map((h) => ({ status: h.status, error: h.error, actor: h.actor, action: h.action, reason: h.reason, at: h.created_at.toISOString() })),
-      ledger: ledger.available ? { available: true, entries: ledger.entries, outbox: waiting } : { available: false, message: ledger.message, entries: [], outbox: waiting },
+      ledger: { ...(ledger.available ? { available: true, entries: ledger.entries } : { available: false, message: ledger.message, entries: [] }), outbox: waiting },
       cpfs,
       messages: messages.map((m) => ({ direction: directionOf(m.topic), topic: m.topic, key: m.key, msg_id: m.msg_id, at: m.created_at.toISOString(), body: m.body })),
       payments: payments.map((x) => ({

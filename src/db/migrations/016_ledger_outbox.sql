@@ -24,3 +24,11 @@ create table t_ledger_outbox (
 -- Only refused rows are looked up by payout (the writer's "held behind" rule): the table is read
 -- whole otherwise, oldest first, and stays small; an index of every row would cost each event twice.
 create index t_ledger_outbox_refused on t_ledger_outbox (payout_id) where refused_at is not null;
+
+-- The rows the writer may send: not refused, and not behind a refused row of the same payout that
+-- moves money (its later events must not reach the ledger without it). The writer reads this, and
+-- so does integrity's "busy account" rule: one definition for both.
+create view t_ledger_outbox_sendable as
+  select o.* from t_ledger_outbox o
+  where o.refused_at is null
+    and not exists (select 1 from t_ledger_outbox r where r.payout_id = o.payout_id and r.refused_at is not null and r.moves and r.id < o.id);
