@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { migrate } from '../src/db/migrate.ts';
-import { ROOT, benchPostgres, cpuMeter, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
+import { ROOT, benchPostgres, build, cpuMeter, freePort, spawnNode, stopChild, waitForHttp } from './support.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 /** Runs of each target, alternated (bare, api, bare, api, …): the best of each counts. */
@@ -20,6 +20,10 @@ interface Result {
   name: string; rps: number; p99: number; ok: number; errors: number;
   /** CPU of the load generator and of the server side (its process; for the api also Postgres), in cores. */
   generatorCores: number; serverCores: number;
+  /** The server side per process name (api, postgres; or server), in cores. */
+  byProcess: string;
+  /** The whole machine's busy share (/proc/stat), anyone's processes included. */
+  machineBusy: number;
 }
 
 /**
@@ -47,6 +51,8 @@ async function load(name: string, url: string, server: ReadonlyMap<number, strin
   const res = {
     name, rps: r.requests.average, p99: r.latency.p99, ok: r['2xx'], errors: r.non2xx + r.errors + r.timeouts,
     generatorCores: cores((n) => n === 'generator'), serverCores: cores((n) => n !== 'generator'),
+    byProcess: cpu.byName.filter((c) => c.name !== 'generator').map((c) => `${c.name} ${(c.ms / cpu.wallMs).toFixed(2)}`).join(', '),
+    machineBusy: cpu.machineBusy,
   };
   // A run that answered errors measures nothing: say so rather than print a ratio.
   if (res.errors > res.ok / 100) throw new Error(`${name}: ${res.errors} errors for ${res.ok} 2xx`);
@@ -63,7 +69,8 @@ export async function benchApi(): Promise<Row[]> {
   const barePort = await freePort();
   const apiPort = await freePort();
   const bare = spawnNode('bench/bare-server.ts', [String(barePort)]);
-  const api = spawnNode('src/cli.ts', ['api'], {
+  build(); // the api as users run it: dist/, plain node
+  const api = spawnNode('dist/cli.js', ['api'], {
     PAYOUT_DB_URL: pg.url,
     PAYOUT_API_PORT: String(apiPort),
     PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
@@ -93,9 +100,10 @@ export async function benchApi(): Promise<Row[]> {
     const table = [
       `api benchmark: POST /api/v1/payout-by-client, ${CONNECTIONS} connections, ${RUNS} runs of ${DURATION}s each, alternated; unique external ids (autocannon idReplacement for both), durable commits`,
       '',
-      '| target | run | req/s | p99 ms | 2xx | errors | generator, cores | server side, cores |',
-      '|---|---|---|---|---|---|---|---|',
-      ...[...bares, ...apis].map((r, i) => `| ${r.name} | ${(i % RUNS) + 1} | ${Math.round(r.rps)} | ${r.p99} | ${r.ok} | ${r.errors} | ${r.generatorCores.toFixed(2)} | ${r.serverCores.toFixed(2)} |`),
+      '| target | run | req/s | p99 ms | 2xx | errors | generator, cores | server side, cores | of which | machine busy |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...[...bares, ...apis].map((r, i) => `| ${r.name} | ${(i % RUNS) + 1} | ${Math.round(r.rps)} | ${r.p99} | ${r.ok} | ${r.errors} | ` +
+        `${r.generatorCores.toFixed(2)} | ${r.serverCores.toFixed(2)} | ${r.byProcess} | ${(r.machineBusy * 100).toFixed(0)}% |`),
       '',
       `api / bare, best of ${RUNS} each: ${(ratio * 100).toFixed(1)}%  (goal ≥ 50%)`,
       `CPU per request on the server side (the api with its Postgres; the bare route): ${(1000 * measured.serverCores / measured.rps).toFixed(3)} ms vs ` +

@@ -5,7 +5,7 @@
 // that adds nothing comes with the resource that was saturated.
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { createAccountsClient } from '../src/accounts/client.ts';
 import { connect, type Sql } from '../src/db/connect.ts';
 import { mapLimit } from '../src/worker/concurrency.ts';
 import type { Row } from './api.ts';
-import { ROOT, benchPostgres, childProcesses, cpuMeter, cpuTable, freePort, stopChild, waitForHttp, type CpuReport } from './support.ts';
+import { ROOT, benchPostgres, build, childProcesses, cpuMeter, cpuTable, freePort, stopChild, waitForHttp, type CpuReport } from './support.ts';
 
 const N = Number(process.env.BENCH_E2E_ITEMS ?? 4000);
 const CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 32);
@@ -49,10 +49,6 @@ const COMPONENTS: Record<string, string> = {
   accounts: 'accounts stand-in', 'oebs-emulator': 'OEBS stand-in',
 };
 
-/** Measure what users run: `bin/payout start` runs dist/ when it is there, so build it first. */
-function build() {
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-}
 
 async function until(sql: Sql, query: string, timeoutMs = 600_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;

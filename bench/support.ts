@@ -27,9 +27,18 @@ export async function benchPostgres(opts: { statements?: boolean } = {}): Promis
   };
 }
 
-/** `stdin`: give the child a pipe on standard input (to tell it when to start). */
+/** Measure what users run: `bin/payout` runs dist/ when it is there (plain node, no tsx), so build it. */
+export function build() {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/**
+ * `script`: TypeScript runs through tsx, JavaScript (the build in dist/) with plain node.
+ * `stdin`: give the child a pipe on standard input (to tell it when to start).
+ */
 export function spawnNode(script: string, args: string[], env: Record<string, string> = {}, stdin = false): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  return spawn(process.execPath, [...loader, path.join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
