@@ -26,7 +26,7 @@ import { decodeBody } from './codec.ts';
 import { mapLimit } from '../worker/concurrency.ts';
 import { PollLoop } from '../worker/loop.ts';
 import * as store from './store.ts';
-import { HDR, ack, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
+import { HDR, ackAll, deliveryInfo, durableFor, nak, natsMsgId, pullNoWait, streamFor, subjectFor } from './nats-wire.ts';
 import {
   DEFAULT_RETRY, retryDelayMs, type BatchHandler, type Consumer, type DeliveredMessage, type OutgoingMessage, type SubscribeOptions, type Topics, type TopicsOptions, type Worker,
 } from './types.ts';
@@ -237,6 +237,7 @@ export class NatsTopics implements Topics {
       await this.consumeWaves(opts.handlerBatch, [...byKey.values()], retry);
       return batch.length;
     }
+    const handled: Msg[] = [];
     await mapLimit([...byKey.values()], opts.concurrency ?? 1, async (msgs) => {
       let failedDelay: number | undefined;
       for (const { m, msg, delivered } of msgs) {
@@ -252,9 +253,12 @@ export class NatsTopics implements Topics {
           nak(this.nc, m, failedDelay);
           continue;
         }
-        await ack(this.nc, m);
+        handled.push(m);
       }
     });
+    // The batch's acks travel together (a crash before them only means redeliveries, which a
+    // handler answers as the repeats they are).
+    await ackAll(this.nc, handled);
     return batch.length;
   }
 
@@ -274,10 +278,10 @@ export class NatsTopics implements Topics {
         results = now.map(() => err);
       }
       const next: typeof live = [];
-      const acks: Promise<void>[] = [];
+      const acked: Msg[] = [];
       for (const [i, d] of now.entries()) {
         if (results[i] === undefined) {
-          acks.push(ack(this.nc, d.m));
+          acked.push(d.m);
           if (live[i]!.length > wave + 1) next.push(live[i]!);
           continue;
         }
@@ -285,9 +289,9 @@ export class NatsTopics implements Topics {
         const delay = retryDelayMs(retry, d.delivered);
         for (const later of live[i]!.slice(wave)) nak(this.nc, later.m, delay);
       }
-      // The wave's acks travel together (one round trip, not one per message); a lost one only
-      // means a redelivery, which the handler answers as the repeat it is.
-      await Promise.all(acks);
+      // The wave's acks travel together; a lost one only means a redelivery, which the handler
+      // answers as the repeat it is.
+      await ackAll(this.nc, acked);
       live = next;
     }
   }

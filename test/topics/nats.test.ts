@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
-import { streamFor } from '../../src/topics/nats-wire.ts';
+import { durableFor, streamFor } from '../../src/topics/nats-wire.ts';
 import { createTopics } from '../../src/topics/index.ts';
 import type { DeliveredMessage, Topics } from '../../src/topics/types.ts';
 import { testConfig } from '../support/config.ts';
@@ -94,6 +94,27 @@ describe.skipIf(!natsUp)('nats topics', () => {
     release();
     await tx;
     expect(await topics.relay.runOnce()).toBe(1);
+  });
+
+  // The acks of a round travel together and only the last asks for the server's answer: every
+  // handled message must still be acknowledged, or it would come back after the ack wait.
+  it.each([
+    ['a handler', (got: string[]) => ({ concurrency: 4, handler: async (m: DeliveredMessage) => void got.push(m.msgId) })],
+    ['a batch handler', (got: string[]) => ({ handlerBatch: async (ms: DeliveredMessage[]) => ms.map((m) => void got.push(m.msgId)) })],
+  ])('with %s, acknowledges every handled message of a round, not only the last', async (_, handling) => {
+    const topic = freshTopic('nats');
+    const got: string[] = [];
+    const consumer = await topics.subscribe({ group: 'acks', topics: [topic], ackTimeoutMs: 60_000, ...handling(got) });
+    await db.sql.begin((tx) => topics.publishMany(tx, Array.from({ length: 20 }, (_, i) => ({ topic, key: `k${i % 3}`, msgId: `m${i}`, payload: { i } }))));
+    await until(() => got.length >= 20, () => round(topics, consumer));
+    const nc = await natsConnect({ servers: NATS_URL });
+    try {
+      const info = await (await jetstreamManager(nc)).consumers.info(streamFor(topic), durableFor('acks'));
+      expect({ ackPending: info.num_ack_pending, pending: info.num_pending, redelivered: info.num_redelivered }).toEqual({ ackPending: 0, pending: 0, redelivered: 0 });
+    } finally {
+      await nc.close();
+    }
+    expect(got.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
   });
 
   it('bounds a stream by PAYOUT_TOPIC_RETENTION (max_age), also on a stream made before it was set', async () => {
