@@ -74,6 +74,10 @@ export function parseJsonExact(text: string): unknown {
   return v;
 }
 
+// A number literal, matched where the parser stands (sticky).
+const NUMBER_AT = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+const LITERALS = [['true', true], ['false', false], ['null', null]] as const;
+
 class Parser {
   i = 0;
   constructor(private readonly s: string) {}
@@ -92,18 +96,18 @@ class Parser {
 
   value(depth: number): unknown {
     if (depth > MAX_DEPTH) this.fail('nested too deep');
-    const c = this.s[this.i];
-    if (c === '{') return this.object(depth);
-    if (c === '[') return this.array(depth);
-    if (c === '"') return this.string();
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
+    const c = this.s.charCodeAt(this.i);
+    if (c === 0x7b /* { */) return this.object(depth);
+    if (c === 0x5b /* [ */) return this.array(depth);
+    if (c === 0x22 /* " */) return this.string();
+    if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) return this.number();
+    for (const [word, v] of LITERALS) {
       if (this.s.startsWith(word, this.i)) {
         this.i += word.length;
         return v;
       }
     }
-    return this.fail(c === undefined ? 'unexpected end' : `unexpected ${JSON.stringify(c)}`);
+    return this.fail(Number.isNaN(c) ? 'unexpected end' : `unexpected ${JSON.stringify(this.s[this.i])}`);
   }
 
   private object(depth: number): Record<string, unknown> {
@@ -122,8 +126,11 @@ class Parser {
       if (this.s[this.i] !== ':') this.fail('expected ":"');
       this.i++;
       this.ws();
-      // defineProperty: a key "__proto__" is data, as with JSON.parse, not the object's prototype.
-      Object.defineProperty(o, k, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
+      const v = this.value(depth + 1);
+      // A key "__proto__" is data, as with JSON.parse, not the object's prototype. Any other key
+      // is assigned plainly: defineProperty on every key made each object a slow dictionary.
+      if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else o[k] = v;
       this.ws();
       const c = this.s[this.i++];
       if (c === '}') return o;
@@ -149,14 +156,20 @@ class Parser {
     }
   }
 
+  /** A string with no escape is its text (after checking it holds no raw control character, which JSON forbids); one with escapes is decoded by JSON.parse. */
   private string(): string {
     const start = this.i++;
+    let plain = true;
     for (;;) {
-      const c = this.s[this.i++];
-      if (c === undefined) this.fail('unterminated string');
-      if (c === '"') break;
-      if (c === '\\') this.i++;
+      const c = this.s.charCodeAt(this.i++);
+      if (Number.isNaN(c)) this.fail('unterminated string');
+      if (c === 0x22 /* " */) break;
+      if (c === 0x5c /* \ */) {
+        plain = false;
+        this.i++;
+      } else if (c < 0x20) plain = false; // JSON.parse refuses it below
     }
+    if (plain) return this.s.slice(start + 1, this.i - 1);
     try {
       return JSON.parse(this.s.slice(start, this.i)) as string;
     } catch {
@@ -165,9 +178,8 @@ class Parser {
   }
 
   private number(): JsonNumber {
-    const m = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
-    m.lastIndex = this.i;
-    const found = m.exec(this.s);
+    NUMBER_AT.lastIndex = this.i;
+    const found = NUMBER_AT.exec(this.s);
     if (!found || found[0] === '-') this.fail('bad number');
     this.i += found[0].length;
     return new JsonNumber(found[0]);
