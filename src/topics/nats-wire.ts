@@ -74,13 +74,14 @@ export function deliveryInfo(reply: string): { delivered: number; streamSeq: num
 }
 
 /**
- * Acknowledges messages of one consumer and waits for the server's confirmation (a lost ack would
- * mean a needless redelivery). Only the last ack asks for an answer: the server applies a
- * consumer's acks one by one in the order they arrive, and one connection delivers them in the
- * order sent, so its answer to the last one means every one before it was applied too. One round
- * trip for the lot: a request per ack cost the client a timer, an inbox entry and an Error object
- * with a stack trace (built on every successful request, in @nats-io/nats-core 3.4), and the
- * server a reply per message.
+ * Acknowledges messages of one consumer and waits for the server's answer (a lost ack would mean a
+ * needless redelivery). Only the last ack asks for one: a consumer's leader applies its acks one
+ * by one in the order they arrive, and one connection delivers them in the order sent, so the
+ * answer to the last one means the ones before it were applied too. (Should the consumer's leader
+ * change in between, an ack may be lost, asked-for or not: its message comes back after the ack
+ * wait, and handlers take a repeat as the repeat it is.) One round trip for the lot: a request per
+ * ack cost the client a timer, an inbox entry and an Error object with a stack trace (built on
+ * every successful request, in @nats-io/nats-core 3.4), and the server a reply per message.
  */
 export async function ackAll(nc: NatsConnection, ms: readonly Msg[]): Promise<void> {
   const last = ms.at(-1);

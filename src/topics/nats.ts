@@ -237,7 +237,6 @@ export class NatsTopics implements Topics {
       await this.consumeWaves(opts.handlerBatch, [...byKey.values()], retry);
       return batch.length;
     }
-    const handled: Msg[] = [];
     await mapLimit([...byKey.values()], opts.concurrency ?? 1, async (msgs) => {
       let failedDelay: number | undefined;
       for (const { m, msg, delivered } of msgs) {
@@ -253,12 +252,11 @@ export class NatsTopics implements Topics {
           nak(this.nc, m, failedDelay);
           continue;
         }
-        handled.push(m);
+        // At once, each: a message held back until a slow one of another key finished would pass
+        // its ack wait and be handled again by another replica.
+        await ackAll(this.nc, [m]);
       }
     });
-    // The batch's acks travel together (a crash before them only means redeliveries, which a
-    // handler answers as the repeats they are).
-    await ackAll(this.nc, handled);
     return batch.length;
   }
 

@@ -9,7 +9,7 @@ import { createTopics } from '../../src/topics/index.ts';
 import type { DeliveredMessage, Topics } from '../../src/topics/types.ts';
 import { testConfig } from '../support/config.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
-import { NATS_URL, deleteRunStreams, freshTopic, natsReachable, openTopics, round, until } from './harness.ts';
+import { NATS_URL, deleteRunStreams, freshTopic, natsReachable, openTopics, publishAll, round, until } from './harness.ts';
 
 const natsUp = await natsReachable();
 if (!natsUp) console.warn(`nats topics: no nats-server with JetStream at ${NATS_URL}; tests SKIPPED`);
@@ -118,6 +118,42 @@ describe.skipIf(!natsUp)('nats topics', () => {
       await nc.close();
     }
     expect(got.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`).sort());
+  });
+
+  // Found by attacking the change that made a round's acks travel together: in the handler path
+  // they waited for the whole batch, so a message handled at once stayed unacknowledged behind a
+  // slow one of another key, passed its ack wait and was handled again by another replica.
+  it('acknowledges a message handled at once, whatever a slow message of another key in its batch does', async () => {
+    const a = await openTopics('nats', db.sql);
+    const b = await openTopics('nats', db.sql);
+    try {
+      const topic = freshTopic('nats');
+      let release!: () => void;
+      const slowHeld = new Promise<void>((r) => (release = r));
+      const handledByA: string[] = [];
+      const onA = await a.subscribe({
+        group: 'slow', topics: [topic], ackTimeoutMs: 1000, concurrency: 2,
+        handler: async (m) => {
+          if (m.msgId === 'slow') await slowHeld;
+          handledByA.push(m.msgId);
+        },
+      });
+      const gotByB: string[] = [];
+      const onB = await b.subscribe({ group: 'slow', topics: [topic], ackTimeoutMs: 1000, handler: async (m) => void gotByB.push(m.msgId) });
+      await publishAll(db.sql, a, topic, [{ key: 'k1', msgId: 'fast' }, { key: 'k2', msgId: 'slow' }]);
+      await a.relay.runOnce();
+      const roundOfA = onA.runOnce();
+      await until(() => handledByA.includes('fast'), async () => 0);
+      // The slow one passes its ack wait and goes to the other replica; the fast one must not.
+      await until(() => gotByB.includes('slow'), () => onB.runOnce());
+      await onB.runOnce();
+      release();
+      await roundOfA;
+      expect(gotByB).toEqual(['slow']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('bounds a stream by PAYOUT_TOPIC_RETENTION (max_age), also on a stream made before it was set', async () => {
