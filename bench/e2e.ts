@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAccountsClient } from '../src/accounts/client.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { loadConfig } from '../src/config.ts';
 import { connect, type Sql } from '../src/db/connect.ts';
 import { mapLimit } from '../src/worker/concurrency.ts';
 import type { Row } from './api.ts';
@@ -20,7 +23,7 @@ const N = Number(process.env.BENCH_E2E_ITEMS ?? 4000);
 const CONNECTIONS = Number(process.env.BENCH_E2E_CONNECTIONS ?? 32);
 /** BENCH_E2E_STATEMENTS=N: also list the N statements that took most of Postgres's time in each round. */
 const STATEMENTS = Number(process.env.BENCH_E2E_STATEMENTS ?? 0);
-/** BENCH_E2E_ONE=1: only the round with one replica of each gate (quicker, for comparing two builds). */
+/** BENCH_E2E_ONE=1: only the round with one replica of each gate, on PAYOUT_TOPICS's backend (quicker, for comparing two builds). */
 const ONE_ONLY = process.env.BENCH_E2E_ONE === '1';
 const TOKEN = 'bench-token';
 const BENCH = 'bench process (load generator)';
@@ -106,6 +109,40 @@ interface Round {
   firstMs: { pending: number; done: number };
   roundMs: number;
   statements: Statement[];
+  /** The topics backend of the round. */
+  topics: Backend;
+}
+
+type Backend = 'postgres' | 'nats';
+const NATS_URL = process.env.PAYOUT_NATS_URL ?? 'nats://127.0.0.1:4222';
+/** Topic paths of this run's NATS round (and so its streams), apart from every other run's and deployment's. */
+const NATS_BASE = `/payout-bench/r${process.pid}x${Date.now().toString(36)}/oebs`;
+
+/** Whether a NATS server with JetStream answers at PAYOUT_NATS_URL (the NATS round needs one). */
+async function natsUp(): Promise<boolean> {
+  try {
+    const nc = await natsConnect({ servers: NATS_URL, timeout: 2000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc)).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes the streams of this run's NATS round (their subjects start with its base). */
+async function deleteBenchStreams(): Promise<void> {
+  const nc = await natsConnect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const prefix = NATS_BASE.slice(1).replaceAll('/', '_');
+    for await (const name of jsm.streams.names()) if (name.startsWith(prefix)) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
 }
 
 interface Statement { db: string; calls: number; ms: number; rows: number; query: string }
@@ -119,14 +156,18 @@ async function topStatements(sql: Sql, n: number): Promise<Statement[]> {
   return rows.map((r) => ({ db: r.db, calls: Number(r.calls), ms: r.ms, rows: Number(r.rows), query: r.query }));
 }
 
-async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: number, first: number): Promise<Round> {
+async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: number, first: number, topics: Backend = 'postgres'): Promise<Round> {
   const [apiPort, accountsPort] = [await freePort(), await freePort()];
+  const namespaces = loadConfig({}).namespaces;
+  const nats = topics === 'nats'
+    ? { PAYOUT_TOPICS: 'nats', PAYOUT_NATS_URL: NATS_URL, PAYOUT_TOPIC_BASES: JSON.stringify(Object.fromEntries(namespaces.map((ns) => [ns, NATS_BASE]))) }
+    : { PAYOUT_TOPICS: 'postgres' };
   const accountsUrl = `http://127.0.0.1:${accountsPort}`;
   const env: Record<string, string | undefined> = {
     ...process.env, PAYOUT_DB_URL: pgUrl, PAYOUT_API_PORT: String(apiPort), PAYOUT_ACCOUNTS_PORT: String(accountsPort),
     PAYOUT_ACCOUNTS_URL: accountsUrl, PAYOUT_API_TOKENS: JSON.stringify({ [TOKEN]: { name: 'bench', namespaces: ['*'] } }),
     PAYOUT_GATE_REPLICAS: String(replicas), PAYOUT_REQ_GATE_INTERVAL: '100ms', PAYOUT_OEBS_GATE_INTERVAL: '100ms',
-    PAYOUT_LOG_LEVEL: 'warn', PAYOUT_EXIT_WITH_PARENT: '1', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`),
+    PAYOUT_LOG_LEVEL: 'warn', PAYOUT_EXIT_WITH_PARENT: '1', PAYOUT_DATA_DIR: path.join(ROOT, '.data', `bench-${process.pid}`), ...nats,
   };
   delete env.PAYOUT_FROM_SOURCE; // the built program, as users run it
   const spawnedAt = performance.now();
@@ -181,7 +222,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     const firstMs = { pending: Number(firsts!.pending) - startedAt, done: Number(firsts!.done) - startedAt };
     const perSecond = (t: number) => Math.round(N / ((t - started) / 1000));
     const setup = { startMs: upAt - spawnedAt, fundMs: started - upAt };
-    return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started, statements };
+    return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started, statements, topics };
   } finally {
     await stopChild(system);
   }
@@ -202,11 +243,13 @@ function split(r: Round) {
   return { own, others: ms((n) => NOT_PAYOUT.has(n)), postgres: ms((n) => n.startsWith('postgres')), aloneMax: Math.round((r.cpu.cores * 1000) / own) };
 }
 
+const label = (r: Round) => `${r.replicas} replica(s) of each gate${r.topics === 'nats' ? ', NATS topics' : ''}`;
+
 function report(r: Round): string[] {
   const top = r.cpu.byName[0]!;
   const s = split(r);
   return [
-    `## ${r.replicas} replica(s) of each gate`,
+    `## ${label(r)}`,
     '',
     `payouts reaching pending: ${r.pendingPerS}/s; requests → done: ${r.donePerS}/s`,
     `from the first post: first payout pending after ${(r.firstMs.pending / 1000).toFixed(1)} s, first done after ` +
@@ -239,7 +282,7 @@ function report(r: Round): string[] {
 function rows(r: Round): Row[] {
   const own = split(r);
   const top = r.cpu.byName[0]!;
-  const name = `end to end, ${r.replicas} replica(s) of each gate`;
+  const name = `end to end, ${label(r)}`;
   return [
     { measure: `${name}: payouts reaching pending/s`, value: String(r.pendingPerS), ratio: '' },
     { measure: `${name}: requests → done/s`, value: String(r.donePerS), ratio: '' },
@@ -275,9 +318,14 @@ export async function benchE2e(): Promise<Row[]> {
   const sql = connect(pg.url, { max: 2 });
   if (STATEMENTS) await sql`create extension if not exists pg_stat_statements`;
   try {
-    const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000);
+    const alone: Backend = process.env.PAYOUT_TOPICS === 'nats' ? 'nats' : 'postgres';
+    const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000, ONE_ONLY ? alone : 'postgres').finally(() => ONE_ONLY && alone === 'nats' && deleteBenchStreams());
     const two = ONE_ONLY ? undefined : await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);
-    const all = two ? [...rows(one), ...rows(two), verdict(one, two)] : rows(one);
+    // The other topics backend, when a NATS server answers (BENCH_E2E_NATS=0: skip it).
+    const nats = ONE_ONLY ? `not run (BENCH_E2E_ONE=1)` : process.env.BENCH_E2E_NATS === '0' ? 'skipped (BENCH_E2E_NATS=0)'
+      : (await natsUp()) ? undefined : `skipped: no NATS server with JetStream at ${NATS_URL}`;
+    const onNats = nats === undefined ? await round(pg.url, pg.clusterDir, sql, 1, 3_000_000, 'nats').finally(deleteBenchStreams) : undefined;
+    const all = [...rows(one), ...(two ? [...rows(two), verdict(one, two)] : []), ...(onNats ? rows(onNats) : [])];
     const text = [
       `# end to end — ${new Date().toISOString()}`,
       '',
@@ -285,7 +333,8 @@ export async function benchE2e(): Promise<Row[]> {
         `(autocannon), durable embedded Postgres, stand-ins on the same machine; ${os.cpus().length} cores, load average before: ${load}.`,
       '',
       ...report(one),
-      ...(two ? [...report(two), `second replica of each gate: ${all.at(-1)!.value} requests → done/s; ${all.at(-1)!.ratio}`] : []),
+      ...(two ? [...report(two), `second replica of each gate: ${verdict(one, two).value} requests → done/s; ${verdict(one, two).ratio}`, ''] : []),
+      ...(onNats ? report(onNats) : ONE_ONLY ? [] : [`## NATS topics: ${nats}`]),
     ].join('\n');
     console.log(text);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
