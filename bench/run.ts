@@ -8,10 +8,11 @@ import { benchE2e } from './e2e.ts';
 import { benchGates } from './gates.ts';
 import { benchHistory } from './history.ts';
 import { benchIntegrity } from './integrity.ts';
+import { benchJson } from './json.ts';
 import { benchReceiver } from './receiver.ts';
 import { ROOT } from './support.ts';
 
-const rows = [...(await benchApi()), ...(await benchGates()), ...(await benchReceiver()), ...(await benchHistory()), ...(await benchIntegrity()), ...(await benchE2e())];
+const rows = [...(await benchApi()), ...(await benchGates()), ...(await benchReceiver()), ...(await benchJson()), ...(await benchHistory()), ...(await benchIntegrity()), ...(await benchE2e())];
 const table = [
   `payout benchmarks — ${new Date().toISOString()}, ${os.cpus().length} cores, durable Postgres (embedded), stand-ins on the same machine`,
   '',
