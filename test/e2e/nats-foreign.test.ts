@@ -5,7 +5,8 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streamFor, subjectFor } from '../../src/topics/nats-wire.ts';
+import { RECEIVER_GROUP } from '../../src/oebs-gate/receiver.ts';
+import { durableFor, streamFor, subjectFor } from '../../src/topics/nats-wire.ts';
 import { startStandin, type Standin } from '../accounts/support.ts';
 import { eventually } from '../gates-support.ts';
 import { balances, errorsAbout, harnessOn, payoutRow, pendingPayout, uniqueClient, type Harness } from '../receiver-support.ts';
@@ -58,6 +59,22 @@ describe.skipIf(!natsUp)('ARD and OEBS answers from a plain NATS client, without
     await receiveUntil(async () => (await payoutRow(h, id)).status === 'done');
     expect(await payoutRow(h, id)).toMatchObject({ status: 'done', oebs_payment_id: `${id}1` });
     expect(await balances(h, client)).toEqual({ payout: '0', sent: '0' });
+  });
+
+  // A round's acks travel together and only the last one asks for the server's answer: ARD's bare
+  // answers for several payouts, handled in one wave, must all be acknowledged, or each would come
+  // back after the ack wait.
+  it('acknowledges every bare ARD answer of a round, not only the last', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await pendingPayout(h, uniqueClient(), '10'));
+    await h.topics.relay.runOnce();
+    const dt = '"status_dt":"2025-03-01 10:05:00","status_system":"oebs"';
+    for (const [i, id] of ids.entries()) {
+      await publishBare(h.t.statusArd, `{"status_id":${i + 1},${dt},"message_id":${id},"status_type":"NEW","status_info":"","ard_line_id":1,"payment_batch_id":${id},"payment_check_id":${id}}`);
+    }
+    await receiveUntil(async () => (await Promise.all(ids.map((id) => payoutRow(h, id)))).every((p) => p.status === 'confirmed'));
+    const info = await (await jetstreamManager(nc)).consumers.info(streamFor(h.t.statusArd), durableFor(RECEIVER_GROUP));
+    expect({ ackPending: info.num_ack_pending, pending: info.num_pending, redelivered: info.num_redelivered }).toEqual({ ackPending: 0, pending: 0, redelivered: 0 });
   });
 
   it('sends a bare message it cannot use to oebs-errors once, with its raw text, and goes on', async () => {
