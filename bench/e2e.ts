@@ -225,6 +225,7 @@ async function round(pgUrl: string, clusterDir: string, sql: Sql, replicas: numb
     return { replicas, pendingPerS: perSecond(sent), donePerS: perSecond(done), posted, cpu, setup, firstMs, roundMs: done - started, statements, topics };
   } finally {
     await stopChild(system);
+    if (topics === 'nats') await deleteBenchStreams();
   }
 }
 
@@ -319,12 +320,12 @@ export async function benchE2e(): Promise<Row[]> {
   if (STATEMENTS) await sql`create extension if not exists pg_stat_statements`;
   try {
     const alone: Backend = process.env.PAYOUT_TOPICS === 'nats' ? 'nats' : 'postgres';
-    const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000, ONE_ONLY ? alone : 'postgres').finally(() => ONE_ONLY && alone === 'nats' && deleteBenchStreams());
+    const one = await round(pg.url, pg.clusterDir, sql, 1, 1_000_000, ONE_ONLY ? alone : 'postgres');
     const two = ONE_ONLY ? undefined : await round(pg.url, pg.clusterDir, sql, 2, 2_000_000);
     // The other topics backend, when a NATS server answers (BENCH_E2E_NATS=0: skip it).
     const nats = ONE_ONLY ? `not run (BENCH_E2E_ONE=1)` : process.env.BENCH_E2E_NATS === '0' ? 'skipped (BENCH_E2E_NATS=0)'
       : (await natsUp()) ? undefined : `skipped: no NATS server with JetStream at ${NATS_URL}`;
-    const onNats = nats === undefined ? await round(pg.url, pg.clusterDir, sql, 1, 3_000_000, 'nats').finally(deleteBenchStreams) : undefined;
+    const onNats = nats === undefined ? await round(pg.url, pg.clusterDir, sql, 1, 3_000_000, 'nats') : undefined;
     const all = [...rows(one), ...(two ? [...rows(two), verdict(one, two)] : []), ...(onNats ? rows(onNats) : [])];
     const text = [
       `# end to end — ${new Date().toISOString()}`,
